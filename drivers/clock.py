@@ -1,0 +1,212 @@
+"""Clocks: all waiting in drivers, simulators and the engine goes through one.
+
+Both clocks run the same engine code on an asyncio loop; only the loop's notion of
+time differs.
+
+* :class:`WallClock` — a plain asyncio loop; seconds are real seconds (hardware).
+* :class:`VirtualClock` — a loop whose time jumps to the next timer as soon as every
+  task is waiting, so a 14-day campaign runs in seconds. ``asyncio.sleep``,
+  ``asyncio.timeout`` and ``loop.call_later`` all follow virtual time.
+
+Virtual time never advances while real work is in flight: a job submitted with
+``loop.run_in_executor`` (threads) holds it, and when file descriptors other than the
+loop's own are registered (a pty or socket to a wire-level emulator) the loop first
+waits ``io_grace_s`` of real time for bytes before jumping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_VIRTUAL_ORIGIN = datetime(2026, 1, 5, 8, 0, 0, tzinfo=timezone.utc)
+"""Fixed start of virtual time, so two runs with the same seed print the same dates."""
+
+
+class Clock(ABC):
+    """Source of time and of waiting. Times are seconds (float) since :meth:`run` began."""
+
+    virtual: bool = False
+
+    def __init__(self, origin: datetime | None = None) -> None:
+        self._origin = origin
+        self._t0: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- running -----------------------------------------------------------------
+    @abstractmethod
+    def _new_loop(self) -> asyncio.AbstractEventLoop: ...
+
+    def run(self, main: Callable[[], Coroutine[Any, Any, T]] | Coroutine[Any, Any, T]) -> T:
+        """Run ``main`` to completion on a fresh loop of this clock's kind.
+
+        Args:
+            main: a coroutine, or a callable returning one.
+        Returns:
+            What ``main`` returned.
+        """
+        loop = self._new_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            self._bind(loop)
+            coro = main() if callable(main) else main
+            return loop.run_until_complete(coro)
+        finally:
+            try:
+                _cancel_all(loop)
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._t0 = loop.time()
+        if self._origin is None:
+            self._origin = DEFAULT_VIRTUAL_ORIGIN if self.virtual else datetime.now(timezone.utc)
+
+    def attach(self) -> None:
+        """Bind to the already running loop (for code that owns its loop, e.g. tests)."""
+        self._bind(asyncio.get_running_loop())
+
+    # -- reading -----------------------------------------------------------------
+    def now(self) -> float:
+        """Seconds since the clock started (0.0 before it started)."""
+        if self._loop is None or self._t0 is None:
+            return 0.0
+        return self._loop.time() - self._t0
+
+    def datetime_at(self, t: float) -> datetime:
+        """Calendar time (UTC) of clock time ``t`` seconds."""
+        origin = self._origin or DEFAULT_VIRTUAL_ORIGIN
+        return origin + timedelta(seconds=t)
+
+    def datetime(self) -> datetime:
+        """Calendar time (UTC) now."""
+        return self.datetime_at(self.now())
+
+    # -- waiting -----------------------------------------------------------------
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time (negative is treated as 0)."""
+        await asyncio.sleep(max(0.0, seconds))
+
+    async def sleep_until(self, t: float) -> None:
+        """Wait until clock time ``t`` (returns at once if it has passed)."""
+        await self.sleep(t - self.now())
+
+    async def wait_for(self, awaitable: Awaitable[T], timeout: float | None) -> T:
+        """Await with a timeout in this clock's seconds.
+
+        Raises:
+            TimeoutError: when ``timeout`` elapsed first.
+        """
+        return await asyncio.wait_for(awaitable, timeout)
+
+
+class WallClock(Clock):
+    """Real time, for hardware."""
+
+    virtual = False
+
+    def _new_loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.new_event_loop()
+
+
+class VirtualClock(Clock):
+    """Virtual time that jumps to the next timer whenever all tasks wait.
+
+    Args:
+        origin: calendar time of t=0 (default :data:`DEFAULT_VIRTUAL_ORIGIN`).
+        io_grace_s: real seconds to wait for bytes on registered descriptors
+            before jumping ahead (only when such descriptors exist).
+    """
+
+    virtual = True
+
+    def __init__(self, origin: datetime | None = None, io_grace_s: float = 0.02) -> None:
+        super().__init__(origin)
+        self.io_grace_s = io_grace_s
+
+    def _new_loop(self) -> asyncio.AbstractEventLoop:
+        return VirtualEventLoop(io_grace_s=self.io_grace_s)
+
+
+class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """Selector that turns a would-block wait into a jump of virtual time."""
+
+    loop: "VirtualEventLoop"
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = super().select(0)
+        if ready or timeout == 0:
+            return ready
+        loop = self.loop
+        if loop.executor_jobs > 0:
+            # Real work in a thread: wait for it in real time, do not advance.
+            return super().select(0.05 if timeout is None else min(timeout, 0.05))
+        if timeout is None:
+            return super().select(None)
+        if len(self.get_map()) > 1:  # descriptors besides the loop's self-pipe
+            ready = super().select(min(timeout, loop.io_grace_s))
+            if ready:
+                return ready
+        loop.advance(timeout)
+        return []
+
+
+class VirtualEventLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop whose ``time()`` is virtual (see :class:`VirtualClock`)."""
+
+    def __init__(self, io_grace_s: float = 0.02) -> None:
+        selector = _VirtualSelector()
+        selector.loop = self
+        self._virtual_now = 0.0
+        self.executor_jobs = 0
+        self.io_grace_s = io_grace_s
+        super().__init__(selector)
+
+    def time(self) -> float:
+        return self._virtual_now
+
+    def advance(self, seconds: float) -> None:
+        """Move virtual time forward by ``seconds`` (>= 0)."""
+        if seconds > 0:
+            self._virtual_now += seconds
+
+    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        self.executor_jobs += 1
+        future = super().run_in_executor(executor, func, *args)
+
+        def _done(_: asyncio.Future[T]) -> None:
+            self.executor_jobs -= 1
+
+        future.add_done_callback(_done)
+        return future
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+def make_clock(kind: str, origin: datetime | None = None) -> Clock:
+    """Clock by name: ``virtual`` or ``wall``.
+
+    Raises:
+        ValueError: for any other name.
+    """
+    if kind == "virtual":
+        return VirtualClock(origin)
+    if kind == "wall":
+        return WallClock(origin)
+    raise ValueError(f"unknown clock {kind!r}: expected 'virtual' or 'wall'")

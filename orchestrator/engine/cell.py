@@ -1,0 +1,176 @@
+"""The live workcell: connected instruments, their state machines, sites and limits.
+
+Sites model where plates can be: every instrument has one site (its deck nest,
+transfer station or gripper) holding ``nests`` plates. A plate holds the site it
+sits on until it leaves, so two runs never put two plates on one nest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from drivers.base import Instrument
+from drivers.clock import Clock
+from drivers.errors import ConfigurationError, InstrumentError, InstrumentTimeout, StateError
+from drivers.spec import DriverContext
+from orchestrator.engine.states import InstrumentState
+from orchestrator.workcell import Workcell
+
+log = structlog.get_logger("cellwright.cell")
+
+
+class Site:
+    """A place holding up to ``capacity`` plates; plates wait in FIFO order."""
+
+    def __init__(self, name: str, capacity: int) -> None:
+        self.name = name
+        self.capacity = capacity
+        self.holders: list[str] = []
+        self._waiters: list[tuple[str, asyncio.Future[None]]] = []
+
+    def holds(self, plate: str) -> bool:
+        return plate in self.holders
+
+    def try_take(self, plate: str) -> bool:
+        """Take a place at once if one is free and nobody queues; True on success."""
+        if plate in self.holders:
+            return True
+        if len(self.holders) < self.capacity and not self._waiters:
+            self.holders.append(plate)
+            return True
+        return False
+
+    async def take(self, plate: str) -> None:
+        """Wait for a place (FIFO)."""
+        if self.try_take(plate):
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((plate, future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if (plate, future) in self._waiters:
+                self._waiters.remove((plate, future))
+            elif plate in self.holders:
+                self.release(plate)
+            raise
+
+    def release(self, plate: str) -> None:
+        """Give the place back and hand it to the next waiter."""
+        if plate in self.holders:
+            self.holders.remove(plate)
+        while self._waiters and len(self.holders) < self.capacity:
+            waiter, future = self._waiters.pop(0)
+            if not future.done():
+                self.holders.append(waiter)
+                future.set_result(None)
+
+    @property
+    def queue(self) -> int:
+        """Number of plates waiting."""
+        return len(self._waiters)
+
+
+class Cell:
+    """Instruments of one workcell, ready to be called.
+
+    Args:
+        workcell: validated configuration.
+        clock: shared clock.
+        seed: simulator seed.
+        on_instrument: listener for instrument state changes ``(name, source, dest, reason)``.
+    """
+
+    def __init__(self, workcell: Workcell, clock: Clock, seed: int = 0,
+                 on_instrument: Callable[[str, str, str, str], None] | None = None) -> None:
+        self.workcell = workcell
+        self.clock = clock
+        self.shared: dict[str, Any] = {}
+        self.instruments: dict[str, Instrument] = {}
+        self.states: dict[str, InstrumentState] = {}
+        self.sites: dict[str, Site] = {}
+        self.plates_out = Site("plates-out", workcell.plates_out)
+        self.incubator = workcell.incubator
+        self.movers = workcell.of_class("plate_mover")
+        listener = (lambda m, s, d, r: on_instrument(m.name, s, d, r)) if on_instrument else None
+        for name, inst in workcell.instruments.items():
+            ctx = DriverContext(name=name, clock=clock, seed=seed, shared=self.shared)
+            self.instruments[name] = inst.driver.build(inst.mode, inst.config, ctx)
+            self.states[name] = InstrumentState(name, listener)
+            self.sites[name] = Site(name, inst.nests)
+
+    async def connect(self) -> None:
+        """Connect every instrument (in file order).
+
+        Raises:
+            InstrumentError: an instrument could not be reached (named in the error).
+        """
+        for name, instrument in self.instruments.items():
+            await instrument.connect()
+            if self.states[name].state == "offline":
+                self.states[name].connect()
+
+    async def disconnect(self) -> None:
+        """Disconnect every instrument; errors are logged, not raised."""
+        for name, instrument in self.instruments.items():
+            try:
+                await instrument.disconnect()
+            except Exception as exc:  # shutting down: report, keep going
+                log.warning("disconnect failed", device=name, error=str(exc))
+            if self.states[name].state != "offline":
+                self.states[name].disconnect()
+
+    def estimate(self, instrument: str, action: str, args: Mapping[str, Any]) -> float:
+        """Expected duration (s) of an action on an instrument."""
+        return self.instruments[instrument].duration_of(action, **args)
+
+    async def invoke(self, instrument: str, action: str, args: Mapping[str, Any], timeout: float | None) -> Any:
+        """Call one driver action with a timeout, keeping the instrument state machine.
+
+        Args:
+            timeout: seconds; None = 2 x expected duration + 120 s.
+        Raises:
+            InstrumentError: the driver's error (a timeout becomes InstrumentTimeout).
+            StateError: the call was refused before touching hardware.
+            ConfigurationError: the instrument has no such action.
+        """
+        driver = self.instruments[instrument]
+        method = getattr(driver, action, None)
+        if method is None:
+            raise ConfigurationError(f"instrument {instrument!r} has no action {action!r}")
+        state = self.states[instrument]
+        if timeout is None:
+            timeout = 2 * driver.duration_of(action, **args) + 120.0
+        if state.state == "idle":
+            state.acquire()
+        try:
+            result = await self.clock.wait_for(method(**args), timeout)
+        except TimeoutError:
+            try:
+                await driver.abort()
+            finally:
+                state.fault(reason="timeout") if state.state in ("idle", "busy") else None
+            raise InstrumentTimeout(instrument, f"{action} did not finish within {timeout:.0f} s") from None
+        except InstrumentError as exc:
+            if not exc.recoverable and state.state in ("idle", "busy"):
+                state.fault(reason=str(exc))
+            elif state.state == "busy":
+                state.release()
+            raise
+        except StateError:
+            if state.state == "busy":
+                state.release()
+            raise
+        if state.state == "busy":
+            state.release()
+        return result
+
+    async def recover_instrument(self, instrument: str) -> None:
+        """Clear an instrument's error state (``reset_error``)."""
+        await self.instruments[instrument].reset_error()
+        if self.states[instrument].state == "error":
+            self.states[instrument].reset(reason="reset_error")

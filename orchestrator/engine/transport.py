@@ -1,0 +1,141 @@
+"""Plate transport: the engine, not the protocol author, moves plates.
+
+A plate is at its home (an incubator slot) or on one instrument site. Before an
+action the engine brings the plate to the action's instrument (incubator fetch, arm
+transfer); before a long wait, and at the end of a run, it takes it home (arm
+transfer, incubator store). Each move is a journaled step of its own.
+
+Deadlock freedom: a plate never *waits* for a busy instrument while sitting on
+another one; it first goes home (its slot is always reserved), and the shared
+resources are always taken in the order target site → plates-out → incubator
+station → arm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from drivers.labware import Plate
+from orchestrator.engine.cell import Cell
+from orchestrator.engine.dispatch import Dispatcher
+from orchestrator.store import Journal
+
+SLOT = ":slot"
+
+
+class Transport:
+    """Moves one run's plates, recording each move and each new location."""
+
+    def __init__(self, cell: Cell, dispatcher: Dispatcher, journal: Journal, run_id: str,
+                 next_key: Callable[[str], str]) -> None:
+        self.cell = cell
+        self.dispatcher = dispatcher
+        self.journal = journal
+        self.run_id = run_id
+        self.next_key = next_key
+        self.locations: dict[str, str] = {}
+        self.plates: dict[str, Plate] = {}
+
+    # -- bookkeeping ---------------------------------------------------------------
+    def home_slot(self, plate: Plate) -> str:
+        return f"{plate.home or self.cell.incubator}{SLOT}"
+
+    def at_home(self, plate: Plate) -> bool:
+        return self.locations.get(plate.id, "").endswith(SLOT)
+
+    def _moved(self, plate: Plate, site: str) -> None:
+        self.locations[plate.id] = site
+        self.journal.location(plate.id, site, self.cell.clock.now(), run_id=self.run_id)
+
+    def out_plates(self) -> list[Plate]:
+        """This run's plates that are not in their home slot."""
+        return [p for p in self.plates.values() if not self.at_home(p)]
+
+    # -- moves ---------------------------------------------------------------------
+    async def _step(self, instrument: str, action: str, plate: Plate, **extra: str) -> None:
+        key = self.next_key(action)
+        args = {"plate": plate, **extra}
+        await self.dispatcher.run(self.run_id, key, f"transport.{action}", instrument, action, args,
+                                  kind="transport", journal_args={"plate": plate.id, **extra})
+
+    def _mover(self) -> str:
+        if not self.cell.movers:
+            raise RuntimeError("the workcell has no plate mover")
+        return min(self.cell.movers, key=lambda m: len(self.cell.sites[m].holders) + self.cell.sites[m].queue)
+
+    async def check_in(self, plate: Plate) -> None:
+        """Register a plate the operator loaded into its home incubator."""
+        self.plates[plate.id] = plate
+        home = plate.home or self.cell.incubator
+        await self._step(home, "check_in", plate)
+        self._moved(plate, self.home_slot(plate))
+
+    async def _arm(self, plate: Plate, source: str, destination: str) -> None:
+        mover = self._mover()
+        arm = self.cell.sites[mover]
+        await arm.take(plate.id)
+        try:
+            await self._step(mover, "transfer", plate, source=source, destination=destination)
+            self._moved(plate, destination)
+        finally:
+            arm.release(plate.id)
+
+    async def bring(self, plate: Plate, instrument: str) -> None:
+        """Bring ``plate`` to ``instrument``'s site; the caller already holds that site."""
+        where = self.locations[plate.id]
+        if where == instrument:
+            return
+        if where.endswith(SLOT):
+            incubator = where[: -len(SLOT)]
+            await self.cell.plates_out.take(plate.id)
+            station = self.cell.sites[incubator]
+            await station.take(plate.id)
+            try:
+                await self._step(incubator, "fetch", plate)
+                self._moved(plate, incubator)
+                if instrument != incubator:
+                    await self._arm(plate, incubator, instrument)
+            finally:
+                if instrument != incubator:
+                    station.release(plate.id)
+            return
+        await self._arm(plate, where, instrument)
+        self.cell.sites[where].release(plate.id)
+
+    async def home(self, plate: Plate) -> None:
+        """Take ``plate`` back to its incubator slot (no-op when it is there)."""
+        where = self.locations[plate.id]
+        if where.endswith(SLOT):
+            return
+        incubator = plate.home or self.cell.incubator
+        station = self.cell.sites[incubator]
+        if where != incubator:
+            await station.take(plate.id)
+            await self._arm(plate, where, incubator)
+            self.cell.sites[where].release(plate.id)
+        try:
+            await self._step(incubator, "store", plate)
+            self._moved(plate, self.home_slot(plate))
+        finally:
+            station.release(plate.id)
+        self.cell.plates_out.release(plate.id)
+
+    async def home_all(self) -> None:
+        """Take every plate of the run home."""
+        for plate in self.out_plates():
+            await self.home(plate)
+
+    def estimate_bring(self, plate: Plate, instrument: str) -> float:
+        """Seconds the moves to ``instrument`` are expected to take."""
+        where = self.locations.get(plate.id, "")
+        if where == instrument:
+            return 0.0
+        total = 0.0
+        if where.endswith(SLOT):
+            incubator = where[: -len(SLOT)]
+            total += self.cell.estimate(incubator, "fetch", {})
+            if instrument == incubator:
+                return total
+        if self.cell.movers:
+            total += self.cell.estimate(self.cell.movers[0], "transfer", {})
+        return total

@@ -1,0 +1,192 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+Every write is one transaction that appends an event to the SHA-256 hash chain and
+updates the projection tables (runs, steps, measurements ...) the engine and reports
+read. The chain is the record; projections can be rebuilt from it.
+
+Durability: ``full`` (``synchronous=FULL``: an acknowledged write survives a power cut;
+the default for wall-clock runs on hardware) or ``normal`` (survives a crash of the
+process, not of the machine; the default for virtual-time runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from drivers.errors import CellwrightError
+from orchestrator.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+GENESIS = "0" * 64
+
+
+class StoreError(CellwrightError):
+    """The database cannot be opened or written (disk full, read-only, corrupt)."""
+
+
+def canonical(obj: Any) -> str:
+    """Deterministic JSON used for payloads and hashing."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def event_hash(prev_hash: str, seq: int, run_id: str | None, kind: str, subject: str | None, actor: str,
+               sim_time: float | None, wall_time: str, payload: str) -> str:
+    """SHA-256 (hex) of one event chained to the previous event's hash."""
+    body = canonical([prev_hash, seq, run_id, kind, subject, actor, sim_time, wall_time, payload])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+Projection = Callable[[sqlite3.Connection], None]
+
+
+class Store:
+    """SQLite journal and projections.
+
+    Args:
+        path: database file, or ``":memory:"``.
+        durability: ``full`` or ``normal`` (see module doc).
+
+    Raises:
+        StoreError: the file cannot be opened, is not a cellwright database, or was
+            written by a newer version.
+    """
+
+    def __init__(self, path: str | Path, durability: str = "normal") -> None:
+        self.path = str(path)
+        if durability not in ("full", "normal"):
+            raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+            row = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        self._seq = row["seq"] if row else 0
+        self._head = row["hash"] if row else GENESIS
+
+    # -- schema ------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}; this cellwright knows up to {SCHEMA_VERSION}: upgrade cellwright"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self._transaction():
+                for statement in MIGRATIONS[number]:
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version={number + 1}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+    @property
+    def head(self) -> str:
+        """Hash of the newest event (the chain head)."""
+        return self._head
+
+    # -- the one write path ------------------------------------------------------
+    def append(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        actor: str,
+        run_id: str | None = None,
+        subject: str | None = None,
+        sim_time: float | None = None,
+        project: Projection | None = None,
+    ) -> int:
+        """Append one event to the chain and apply its projection, atomically.
+
+        Returns:
+            The event's sequence number.
+        Raises:
+            StoreError: the write failed (disk full, read-only file ...); nothing was
+                written and the in-memory chain head is unchanged.
+        """
+        wall = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        body = canonical(payload)
+        seq = self._seq + 1
+        digest = event_hash(self._head, seq, run_id, kind, subject, actor, sim_time, wall, body)
+        try:
+            with self._transaction():
+                self.conn.execute(
+                    "INSERT INTO events(seq, run_id, kind, subject, actor, sim_time, wall_time, payload, prev_hash, hash)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (seq, run_id, kind, subject, actor, sim_time, wall, body, self._head, digest),
+                )
+                if project is not None:
+                    project(self.conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc}") from None
+        self._seq, self._head = seq, digest
+        return seq
+
+    # -- reads -------------------------------------------------------------------
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Rows of a read-only query as dicts."""
+        try:
+            return [dict(r) for r in self.conn.execute(sql, params).fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from None
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """The run's row, or None."""
+        rows = self.query("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        return rows[0] if rows else None
+
+    def runs(self, status: str | None = None) -> list[dict[str, Any]]:
+        """All runs (optionally with one status), oldest first."""
+        if status:
+            return self.query("SELECT * FROM runs WHERE status = ? ORDER BY created_wall", (status,))
+        return self.query("SELECT * FROM runs ORDER BY created_wall")
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's steps in the order they were first recorded."""
+        return self.query("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
+
+    def measurements(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's measurements in time order."""
+        return self.query("SELECT * FROM measurements WHERE run_id = ? ORDER BY sim_time, id", (run_id,))
+
+    def verdicts(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's QC verdicts."""
+        return self.query("SELECT * FROM verdicts WHERE run_id = ? ORDER BY id", (run_id,))
+
+    def deviations(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's deviations."""
+        return self.query("SELECT * FROM deviations WHERE run_id = ? ORDER BY id", (run_id,))
+
+    def events(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Events of the chain (all, or one run's), in order."""
+        if run_id is None:
+            return self.query("SELECT * FROM events ORDER BY seq")
+        return self.query("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
