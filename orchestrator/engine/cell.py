@@ -15,6 +15,7 @@ import structlog
 
 from drivers.base import Instrument
 from drivers.clock import Clock
+from drivers.context import current_step
 from drivers.errors import ConfigurationError, InstrumentError, InstrumentTimeout, StateError
 from drivers.spec import DriverContext
 from orchestrator.engine.states import InstrumentState
@@ -93,6 +94,7 @@ class Cell:
         self.instruments: dict[str, Instrument] = {}
         self.states: dict[str, InstrumentState] = {}
         self.sites: dict[str, Site] = {}
+        self._calls: dict[str, int] = {}
         self.plates_out = Site("plates-out", workcell.plates_out)
         self.incubator = workcell.incubator
         self.movers = workcell.of_class("plate_mover")
@@ -128,7 +130,8 @@ class Cell:
         """Expected duration (s) of an action on an instrument."""
         return self.instruments[instrument].duration_of(action, **args)
 
-    async def invoke(self, instrument: str, action: str, args: Mapping[str, Any], timeout: float | None) -> Any:
+    async def invoke(self, instrument: str, action: str, args: Mapping[str, Any], timeout: float | None,
+                     idempotency: str | None = None) -> Any:
         """Call one driver action with a timeout, keeping the instrument state machine.
 
         Args:
@@ -145,29 +148,35 @@ class Cell:
         state = self.states[instrument]
         if timeout is None:
             timeout = 2 * driver.duration_of(action, **args) + 120.0
-        if state.state == "idle":
-            state.acquire()
+        self._begin(instrument)
+        token = current_step.set(idempotency)
         try:
             result = await self.clock.wait_for(method(**args), timeout)
         except TimeoutError:
             try:
                 await driver.abort()
             finally:
-                state.fault(reason="timeout") if state.state in ("idle", "busy") else None
+                if state.state in ("idle", "busy"):
+                    state.fault(reason="timeout")
             raise InstrumentTimeout(instrument, f"{action} did not finish within {timeout:.0f} s") from None
         except InstrumentError as exc:
             if not exc.recoverable and state.state in ("idle", "busy"):
                 state.fault(reason=str(exc))
-            elif state.state == "busy":
-                state.release()
             raise
-        except StateError:
-            if state.state == "busy":
-                state.release()
-            raise
-        if state.state == "busy":
-            state.release()
+        finally:
+            current_step.reset(token)
+            self._end(instrument)
         return result
+
+    def _begin(self, instrument: str) -> None:
+        self._calls[instrument] = self._calls.get(instrument, 0) + 1
+        if self.states[instrument].state == "idle":
+            self.states[instrument].acquire()
+
+    def _end(self, instrument: str) -> None:
+        self._calls[instrument] -= 1
+        if self._calls[instrument] == 0 and self.states[instrument].state == "busy":
+            self.states[instrument].release()
 
     async def recover_instrument(self, instrument: str) -> None:
         """Clear an instrument's error state (``reset_error``)."""

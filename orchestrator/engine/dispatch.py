@@ -138,10 +138,11 @@ class Dispatcher:
         while True:
             attempt += 1
             start = clock.now()
-            fields.update(attempt=attempt, idempotency=f"{run_id}:{key}:{attempt}", start=start)
+            idempotency = f"{run_id}:{key}:{attempt}"
+            fields.update(attempt=attempt, idempotency=idempotency, start=start)
             step.start()
             try:
-                result = await self.cell.invoke(instrument, action, args, timeout)
+                result = await self.cell.invoke(instrument, action, args, timeout, idempotency)
             except (InstrumentError, StateError) as exc:
                 kind = exc.kind if isinstance(exc, InstrumentError) else "state"
                 fields.update(error=f"{type(exc).__name__}: {exc}", end=clock.now())

@@ -1,0 +1,219 @@
+"""The engine: runs many protocol runs at once on one workcell.
+
+One :class:`Engine` owns the live cell (instruments), the journal and the clock; each
+run is a :class:`~orchestrator.engine.executor.RunExecutor` task. Every run and step
+state change is journaled before its side effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import structlog
+
+from drivers.clock import Clock
+from drivers.errors import CellwrightError, InstrumentError
+from drivers.labware import Plate, labware_model
+from orchestrator.engine.cell import Cell
+from orchestrator.engine.dispatch import Dispatcher, OperatorDesk, RunFailed
+from orchestrator.engine.executor import RunExecutor
+from orchestrator.engine.states import RunState
+from orchestrator.protocol.graph import ProtocolGraph
+from orchestrator.store import Journal, Store, StoreError
+from orchestrator.workcell import Workcell
+
+log = structlog.get_logger("cellwright.engine")
+
+EventListener = Callable[[str, str, str], None]
+
+
+@dataclass
+class RunHandle:
+    """A run the engine knows: its record, state machine and executor."""
+
+    run_id: str
+    graph: ProtocolGraph
+    state: RunState
+    executor: RunExecutor
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine:
+    """Executes runs on one workcell.
+
+    Args:
+        workcell: validated workcell.
+        store: the journal's database.
+        clock: engine clock (virtual or wall).
+        seed: simulator seed.
+        operator: identity recorded for run creation.
+        desk: where operator decisions are asked.
+        on_event: progress listener ``(run_id, kind, detail)``; kinds: ``run``, ``step``,
+            ``iteration``, ``deviation``, ``instrument``.
+    """
+
+    def __init__(self, workcell: Workcell, store: Store, clock: Clock, *, seed: int = 0,
+                 operator: str = "engine", desk: OperatorDesk | None = None,
+                 on_event: EventListener | None = None) -> None:
+        self.workcell = workcell
+        self.store = store
+        self.clock = clock
+        self.seed = seed
+        self.operator = operator
+        self.journal = Journal(store, actor="engine")
+        self.on_event = on_event
+        self.cell = Cell(workcell, clock, seed, on_instrument=self._instrument_changed)
+        self.dispatcher = Dispatcher(self.cell, self.journal, desk or OperatorDesk(), on_step=self._step_changed)
+        self.runs: dict[str, RunHandle] = {}
+
+    # -- listeners -------------------------------------------------------------------
+    def _emit(self, run_id: str, kind: str, detail: str) -> None:
+        if self.on_event is not None:
+            self.on_event(run_id, kind, detail)
+
+    def _instrument_changed(self, name: str, source: str, dest: str, reason: str) -> None:
+        if dest == "error" or source == "error":
+            self.journal.note("instrument.transition", {"from": source, "to": dest, "reason": reason},
+                              subject=name, sim_time=self.clock.now())
+        self._emit("", "instrument", f"{name}: {dest}")
+
+    def _step_changed(self, run_id: str, key: str, dest: str, reason: str) -> None:
+        if dest == "failed":
+            self._emit(run_id, "step-failed", f"{key}: {reason}")
+
+    def _run_changed(self, model: RunState, source: str, dest: str, reason: str) -> None:
+        self.journal.run_transition(model.run_id, source, dest, self.clock.now(), reason=reason)
+        self._emit(model.run_id, "run", dest)
+
+    # -- runs ------------------------------------------------------------------------
+    def _next_run_id(self) -> str:
+        count = self.store.query("SELECT COUNT(*) AS n FROM runs")[0]["n"]
+        return f"R{count + 1:04d}"
+
+    def add_run(self, graph: ProtocolGraph, *, campaign: str | None = None, plate_prefix: str | None = None) -> str:
+        """Record a new run of ``graph`` (validated and planned) and prepare its executor.
+
+        Returns:
+            The new run id.
+        """
+        run_id = self._next_run_id()
+        self.journal.run_created({
+            "run_id": run_id, "protocol": graph.name, "version": graph.version, "content_hash": graph.content_hash,
+            "source": graph.source, "parameters": dict(graph.parameters), "workcell": self.workcell.name,
+            "seed": self.seed, "clock": "virtual" if self.clock.virtual else "wall",
+            "created_wall": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "origin": self.clock.datetime_at(0.0).isoformat(), "campaign": campaign,
+        }, actor=self.operator)
+        plates = {
+            name: Plate(id=f"{plate_prefix or run_id}.{name}", model=labware_model(decl.model),
+                        cell_line=decl.cell_line, cell_type=decl.cell_type,
+                        home=self.workcell.incubator if decl.home == "incubator" else decl.home)
+            for name, decl in graph.labware.items()
+        }
+        state = RunState(run_id, self._run_changed)
+        executor = RunExecutor(run_id, graph, plates, self.cell, self.journal, self.dispatcher, self._emit)
+        self.runs[run_id] = RunHandle(run_id, graph, state, executor)
+        state.validate(reason="protocol and workcell validated")
+        state.plan(reason="sequential plan: each step at its earliest allowed time")
+        return run_id
+
+    async def _execute(self, handle: RunHandle) -> None:
+        handle.state.start(reason="started")
+        try:
+            await handle.executor.execute()
+        except RunFailed as exc:
+            handle.error = str(exc)
+            handle.state.fail(reason=str(exc))
+            return
+        except StoreError as exc:
+            handle.error = f"storage fault: {exc}"
+            log.error("storage fault; run stopped", run_id=handle.run_id, error=str(exc))
+            return
+        except (InstrumentError, CellwrightError) as exc:
+            handle.error = str(exc)
+            handle.state.fail(reason=str(exc))
+            return
+        handle.state.complete(reason="all steps finished")
+
+    async def execute(self, run_ids: list[str] | None = None) -> None:
+        """Connect the instruments, run the given runs (default: all added) at once, disconnect."""
+        ids = run_ids or list(self.runs)
+        await self.cell.connect()
+        try:
+            await asyncio.gather(*(self._execute(self.runs[r]) for r in ids))
+        finally:
+            await self.cell.disconnect()
+
+    # -- results ---------------------------------------------------------------------
+    def summary(self, run_id: str, wall_seconds: float) -> dict[str, Any]:
+        """Machine-readable summary of a run, read back from the store."""
+        return summarize(self.store, run_id, wall_seconds, self.runs.get(run_id))
+
+
+def summarize(store: Store, run_id: str, wall_seconds: float | None = None,
+              handle: RunHandle | None = None) -> dict[str, Any]:
+    """Summary of a run from the store: status, counts, QC, measurements, deviations."""
+    run = store.run(run_id)
+    if run is None:
+        raise KeyError(run_id)
+    steps = store.steps(run_id)
+    protocol_steps = [s for s in steps if s["kind"] == "action"]
+    done = [s for s in protocol_steps if s["status"] == "done"]
+    actions: dict[str, int] = {}
+    for s in done:
+        actions[s["action"]] = actions.get(s["action"], 0) + 1
+    verdicts = store.verdicts(run_id)
+    measurements = store.measurements(run_id)
+    primary = _primary_measurements(measurements, store, run_id)
+    qc_status = "pass"
+    if any(not v["passed"] for v in verdicts):
+        qc_status = "fail" if run["status"] == "failed" else "hold"
+    sim_end = run["sim_end"] if run["sim_end"] is not None else None
+    sim_seconds = (sim_end - (run["sim_start"] or 0.0)) if sim_end is not None else None
+    return {
+        "run_id": run_id,
+        "protocol": run["protocol"],
+        "version": run["version"],
+        "content_hash": run["content_hash"],
+        "status": run["status"],
+        "error": handle.error if handle else run["detail"] if run["status"] == "failed" else None,
+        "steps_done": len(done),
+        "steps_failed": sum(1 for s in protocol_steps if s["status"] == "failed"),
+        "steps_skipped": sum(1 for s in steps if s["status"] == "skipped"),
+        "transport_moves": sum(1 for s in steps if s["kind"] == "transport" and s["status"] == "done"),
+        "actions": actions,
+        "passages": actions.get("reseed", 0),
+        "sim_seconds": sim_seconds,
+        "sim_days": round(sim_seconds / 86400, 3) if sim_seconds is not None else None,
+        "wall_seconds": round(wall_seconds, 3) if wall_seconds is not None else None,
+        "qc_status": qc_status,
+        "qc": [{"step": v["step_key"], "criterion": v["criterion"], "value": v["value"], "passed": bool(v["passed"])}
+               for v in verdicts],
+        "measurements": primary,
+        "deviations": [{"step": d["step_key"], "kind": d["kind"], "detail": d["detail"], "sim_time": d["sim_time"]}
+                       for d in store.deviations(run_id)],
+        "parameters": _json(run["parameters"]),
+        "audit_head": store.head,
+    }
+
+
+def _json(text: str) -> Any:
+    import json
+
+    return json.loads(text)
+
+
+def _primary_measurements(rows: list[Mapping[str, Any]], store: Store, run_id: str) -> list[dict[str, Any]]:
+    """One entry per measurement: its name, step, sim time, and every field."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        entry = out.setdefault((r["step_key"], r["name"]), {
+            "step": r["step_key"], "name": r["name"], "sim_time": r["sim_time"],
+            "day": round(r["sim_time"] / 86400, 2), "values": {}})
+        entry["values"][r["field"]] = r["value"]
+    return list(out.values())

@@ -1,0 +1,293 @@
+"""Executes one run: walks its compiled protocol graph in time.
+
+Timing rules (all seconds of the engine clock):
+
+* an action starts no earlier than every lag's ``end(after) + min``; when it starts
+  after ``end(after) + max`` the missed window is recorded as a deviation;
+* iteration ``k`` of a repeat ideally starts at ``anchor + k * every`` where the anchor
+  is the actual start of iteration 0 (no drift); starting more than ``window`` away
+  from that is a deviation;
+* the plate is brought to the instrument *before* the target time (the expected
+  transport time is the lead), and taken home before any wait longer than the
+  workcell's ``keep_out``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from drivers.actions import ActionInfo, catalogue
+from drivers.labware import Plate
+from orchestrator.engine.cell import Cell
+from orchestrator.engine.dispatch import Dispatcher, RunFailed
+from orchestrator.engine.transport import Transport
+from orchestrator.protocol.graph import ActionNode, Expr, GroupNode, Node, ProtocolGraph, RepeatNode, WaitNode
+from orchestrator.store import Journal
+
+log = structlog.get_logger("cellwright.run")
+
+
+class Saved(float):
+    """A saved measurement: compares as its primary value, fields as attributes."""
+
+    fields: dict[str, float]
+
+    def __new__(cls, primary: float, fields: Mapping[str, float]) -> "Saved":
+        obj = super().__new__(cls, primary)
+        obj.fields = dict(fields)
+        return obj
+
+    def __getattr__(self, name: str) -> float:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass
+class _IterationTarget:
+    ideal: float
+    window: float
+    key: str
+
+
+@dataclass
+class RunCounters:
+    """What the progress view and the summary show."""
+
+    steps_done: int = 0
+    steps_failed: int = 0
+    steps_skipped: int = 0
+    moves: int = 0
+    current: str = ""
+    deviations: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RunExecutor:
+    """Interprets one run's graph on a shared cell.
+
+    Args:
+        plates: labware name -> plate handle.
+        on_event: progress listener ``(run_id, kind, detail)``.
+    """
+
+    def __init__(self, run_id: str, graph: ProtocolGraph, plates: Mapping[str, Plate], cell: Cell,
+                 journal: Journal, dispatcher: Dispatcher,
+                 on_event: Callable[[str, str, str], None] | None = None) -> None:
+        self.run_id = run_id
+        self.graph = graph
+        self.plates = dict(plates)
+        self.cell = cell
+        self.clock = cell.clock
+        self.journal = journal
+        self.dispatcher = dispatcher
+        self.on_event = on_event
+        self.env: dict[str, Any] = dict(graph.parameters)
+        self.last_end: dict[str, float] = {}
+        self.counters = RunCounters()
+        self._target: _IterationTarget | None = None
+        self._iteration_start: float | None = None
+        self.transport = Transport(cell, dispatcher, journal, run_id, self._move_key)
+
+    def _move_key(self, action: str) -> str:
+        self.counters.moves += 1
+        return f"move{self.counters.moves:04d}.{action}"
+
+    def _emit(self, kind: str, detail: str) -> None:
+        if self.on_event is not None:
+            self.on_event(self.run_id, kind, detail)
+
+    # -- entry ---------------------------------------------------------------------
+    async def execute(self) -> None:
+        """Check plates in, run every step, take plates home.
+
+        Raises:
+            RunFailed: a step failed for good, or a QC rejection with ``on_reject: fail``.
+        """
+        for plate in self.plates.values():
+            await self.transport.check_in(plate)
+        try:
+            await self._block(self.graph.steps, "")
+        finally:
+            await self.transport.home_all()
+
+    # -- nodes ---------------------------------------------------------------------
+    async def _block(self, nodes: tuple[Node, ...], prefix: str) -> None:
+        for node in nodes:
+            key = f"{prefix}{node.id}"
+            if node.when is not None and not self._true(node.when):
+                self._skip(key, node, f"condition false: {node.when.source}")
+                continue
+            if isinstance(node, ActionNode):
+                await self._action(node, key)
+            elif isinstance(node, WaitNode):
+                await self._wait_node(node, key)
+            elif isinstance(node, RepeatNode):
+                await self._repeat(node, key)
+            else:
+                await self._block(node.steps, key + ".")
+
+    def _true(self, expr: Expr) -> bool:
+        return bool(expr.evaluate(self._scope()))
+
+    def _scope(self) -> dict[str, Any]:
+        return self.env
+
+    def _skip(self, key: str, node: Node, reason: str) -> None:
+        self.journal.step_transition(self.run_id, key, "pending", "skipped", self.clock.now(), static_key=node.key,
+                                     kind="branch", reason=reason)
+        self.counters.steps_skipped += 1
+
+    async def _repeat(self, node: RepeatNode, key: str) -> None:
+        anchor: float | None = None
+        k = 0
+        while True:
+            if node.times is not None and k >= node.times:
+                break
+            if k >= node.max_times:
+                self.journal.deviation(self.run_id, key, "repeat-limit", f"stopped after max_times={node.max_times}",
+                                       self.clock.now())
+                break
+            self.env["iteration"] = k
+            if node.every_s is not None:
+                ideal = self.clock.now() if anchor is None else anchor + k * node.every_s
+                self._target = _IterationTarget(ideal, node.window_s, f"{key}[{k}]")
+            self._emit("iteration", f"{key}[{k}]")
+            await self._block(node.steps, f"{key}[{k}].")
+            if anchor is None and node.every_s is not None:
+                anchor = self._iteration_start
+            self._target = None
+            self._iteration_start = None
+            k += 1
+            if node.until is not None and self._true(node.until):
+                break
+        self.env.pop("iteration", None)
+
+    async def _wait_node(self, node: WaitNode, key: str) -> None:
+        until = self.clock.now() + node.seconds
+        await self._wait_until(until, lead=0.0)
+        self.last_end[node.key] = self.clock.now()
+
+    async def _wait_until(self, when: float, lead: float) -> None:
+        """Sleep until ``when - lead``; plates go home first if the wait is long."""
+        gap = when - lead - self.clock.now()
+        if gap > self.cell.workcell.keep_out_s and self.transport.out_plates():
+            await self.transport.home_all()
+        await self.clock.sleep_until(when - lead)
+
+    # -- actions -------------------------------------------------------------------
+    def _window(self, node: ActionNode) -> tuple[float, float | None, str | None]:
+        earliest, deadline, which = self.clock.now(), None, None
+        for lag in node.lags:
+            end = self.last_end.get(lag.after)
+            if end is None:
+                continue
+            earliest = max(earliest, end + lag.min_s)
+            if lag.max_s is not None and (deadline is None or end + lag.max_s < deadline):
+                deadline, which = end + lag.max_s, lag.after
+        return earliest, deadline, which
+
+    def _arguments(self, node: ActionNode, info: ActionInfo) -> tuple[dict[str, Any], dict[str, Any], Plate | None]:
+        args: dict[str, Any] = {}
+        record: dict[str, Any] = {}
+        plate: Plate | None = None
+        for name, value in node.args.items():
+            if isinstance(value, Expr):
+                value = value.evaluate(self._scope())
+            param = info.param(name)
+            if param is not None and param.kind == "plate":
+                plate = self.plates[value]
+                args[name], record[name] = plate, plate.id
+            else:
+                args[name] = record[name] = value
+        return args, record, plate
+
+    def _instrument_for(self, node: ActionNode, plate: Plate | None) -> str:
+        if node.instrument:
+            return node.instrument
+        names = self.cell.workcell.of_class(node.instrument_class)
+        if not names:
+            raise RunFailed(f"step {node.key}: the workcell has no {node.instrument_class}")
+        if plate is not None:
+            for name in names:
+                if self.cell.sites[name].holds(plate.id):
+                    return name
+        sites = self.cell.sites
+        return min(names, key=lambda n: (len(sites[n].holders) + sites[n].queue) / sites[n].capacity)
+
+    async def _action(self, node: ActionNode, key: str) -> None:
+        info = catalogue()[f"{node.instrument_class}.{node.action}"]
+        args, record, plate = self._arguments(node, info)
+        instrument = self._instrument_for(node, plate)
+        earliest, deadline, which = self._window(node)
+        target = self._target
+        if target is not None:
+            earliest = max(earliest, target.ideal)
+        lead = self.transport.estimate_bring(plate, instrument) if plate is not None else 0.0
+        await self._wait_until(earliest, lead)
+        if plate is not None:
+            await self._to_site(plate, instrument)
+        await self.clock.sleep_until(earliest)
+        self.counters.current = key
+        self._emit("step", key)
+        outcome = await self.dispatcher.run(self.run_id, key, node.key, instrument, node.action, args,
+                                            timeout=node.timeout_s, rules=node.on_error or None,
+                                            planned_start=earliest, journal_args=record)
+        start = outcome.start if outcome.start is not None else self.clock.now()
+        if target is not None:
+            self._target = None
+            self._iteration_start = start
+            if abs(start - target.ideal) > target.window:
+                self._deviation(key, "window-missed",
+                                f"{target.key} started {start - target.ideal:+.0f} s from its ideal time "
+                                f"(window ±{target.window:.0f} s)")
+        if deadline is not None and start > deadline:
+            self._deviation(key, "window-missed", f"started {start - deadline:.0f} s after the latest allowed "
+                                                  f"start relative to {which}")
+        if outcome.status == "skipped":
+            self.counters.steps_skipped += 1
+            return
+        self.counters.steps_done += 1
+        self.last_end[node.key] = outcome.end if outcome.end is not None else self.clock.now()
+        if outcome.result is not None and hasattr(outcome.result, "fields"):
+            self._record_result(node, key, outcome.result)
+
+    async def _to_site(self, plate: Plate, instrument: str) -> None:
+        site = self.cell.sites[instrument]
+        if site.holds(plate.id):
+            return
+        if not site.try_take(plate.id):
+            if not self.transport.at_home(plate):
+                await self.transport.home(plate)
+            await site.take(plate.id)
+        await self.transport.bring(plate, instrument)
+
+    def _record_result(self, node: ActionNode, key: str, result: Any) -> None:
+        now = self.clock.now()
+        fields: dict[str, float] = result.fields()
+        name = node.save or node.id
+        self.journal.measurement(self.run_id, key, name, {f: (v, result.unit(f)) for f, v in fields.items()}, now)
+        if node.save:
+            self.env[node.save] = Saved(result.primary, fields)
+        for criterion in node.accept:
+            value = fields.get(criterion.field)
+            passed = value is not None and criterion.check(value)
+            self.journal.verdict(self.run_id, key, f"{criterion.field} {criterion.op} {criterion.value:g}",
+                                 value, passed, now)
+            if passed:
+                continue
+            self._deviation(key, "qc-rejected", f"{criterion.field} = {value} fails {criterion.source}")
+            if node.on_reject == "fail":
+                raise RunFailed(f"step {key}: QC rejected ({criterion.field} = {value}, needs {criterion.source})")
+            if node.on_reject == "hold":
+                self.counters.extra["hold"] = True
+
+    def _deviation(self, key: str, kind: str, detail: str) -> None:
+        self.counters.deviations += 1
+        self.journal.deviation(self.run_id, key, kind, detail, self.clock.now())
+        self._emit("deviation", f"{key}: {detail}")
