@@ -34,8 +34,9 @@ class Clock(ABC):
 
     virtual: bool = False
 
-    def __init__(self, origin: datetime | None = None) -> None:
+    def __init__(self, origin: datetime | None = None, start: float = 0.0) -> None:
         self._origin = origin
+        self._start = start
         self._t0: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -78,10 +79,11 @@ class Clock(ABC):
 
     # -- reading -----------------------------------------------------------------
     def now(self) -> float:
-        """Seconds since the clock started (0.0 before it started)."""
+        """Seconds since the clock's origin: ``start`` when :meth:`run` begins (a resumed
+        run continues its own timeline), then advancing."""
         if self._loop is None or self._t0 is None:
-            return 0.0
-        return self._loop.time() - self._t0
+            return self._start
+        return self._loop.time() - self._t0 + self._start
 
     def datetime_at(self, t: float) -> datetime:
         """Calendar time (UTC) of clock time ``t`` seconds."""
@@ -130,8 +132,8 @@ class VirtualClock(Clock):
 
     virtual = True
 
-    def __init__(self, origin: datetime | None = None, io_grace_s: float = 0.02) -> None:
-        super().__init__(origin)
+    def __init__(self, origin: datetime | None = None, start: float = 0.0, io_grace_s: float = 0.02) -> None:
+        super().__init__(origin, start)
         self.io_grace_s = io_grace_s
 
     def _new_loop(self) -> asyncio.AbstractEventLoop:
@@ -199,14 +201,14 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
-def make_clock(kind: str, origin: datetime | None = None) -> Clock:
-    """Clock by name: ``virtual`` or ``wall``.
+def make_clock(kind: str, origin: datetime | None = None, start: float = 0.0) -> Clock:
+    """Clock by name: ``virtual`` or ``wall``; ``start`` is the clock time at :meth:`Clock.run`.
 
     Raises:
         ValueError: for any other name.
     """
     if kind == "virtual":
-        return VirtualClock(origin)
+        return VirtualClock(origin, start)
     if kind == "wall":
-        return WallClock(origin)
+        return WallClock(origin, start)
     raise ValueError(f"unknown clock {kind!r}: expected 'virtual' or 'wall'")

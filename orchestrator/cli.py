@@ -61,6 +61,26 @@ def _load(protocol: Path, workcell: Path | None, params: list[str] | None) -> tu
     return cell, graph
 
 
+def _mention_unfinished(db: Path) -> None:
+    """Say so when the database holds runs that were never finished (after a crash)."""
+    if not db.exists():
+        return
+    from orchestrator.runner import unfinished_runs
+    from orchestrator.store import Store, StoreError
+
+    try:
+        store = Store(db)
+    except StoreError as exc:
+        _die(str(exc))
+    try:
+        for r in unfinished_runs(store):
+            typer.echo(f"note: {db} holds unfinished run {r['run_id']} ({r['protocol']}, {r['status']}"
+                       f"{': ' + r['detail'] if r['detail'] else ''}); continue it with "
+                       f"`cellwright resume {r['run_id']} --db {db}`", err=True)
+    finally:
+        store.close()
+
+
 @app.command()
 def validate(
     protocol: Annotated[Path, typer.Argument(help="protocol YAML file")],
@@ -111,9 +131,10 @@ def run(
         _die(f"--clock: expected 'virtual' or 'wall', got {clock!r}")
     cell, graph = _load(protocol, workcell, param)
     from orchestrator import logs
-    from orchestrator.console import ProgressView, print_summary
+    from orchestrator.console import ProgressView
     from orchestrator.runner import run_protocol
 
+    _mention_unfinished(db)
     who = operator or os.environ.get("CELLWRIGHT_OPERATOR") or os.environ.get("USER") or "unknown"
     log_file = log_dir / f"run-{os.getpid()}.jsonl"
     handle = logs.configure(log_file, "info" if verbose else "warning")
@@ -130,13 +151,185 @@ def run(
         if handle:
             handle.close()
     final_log = log_dir / f"{result.run_id}.jsonl"
-    os.replace(log_file, final_log) if log_file.exists() else None
-    summary = {**result.summary, "db": str(db), "log": str(final_log)}
+    if log_file.exists():
+        os.replace(log_file, final_log)
+    _finish({**result.summary, "db": str(db), "log": str(final_log)}, as_json)
+
+
+OperatorOpt = Annotated[Optional[str], typer.Option("--operator", help="your identity (env CELLWRIGHT_OPERATOR); required")]
+DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database (env CELLWRIGHT_DB)")]
+
+
+def _operator(given: str | None) -> str:
+    who = (given or os.environ.get("CELLWRIGHT_OPERATOR") or "").strip()
+    if not who:
+        _die("refusing an anonymous change to a run: give --operator NAME or set CELLWRIGHT_OPERATOR")
+    return who
+
+
+def _open_store(db: Path) -> Any:
+    from orchestrator.store import Store, StoreError
+
+    if not db.exists():
+        _die(f"{db}: no such database (give --db or set CELLWRIGHT_DB)")
+    try:
+        return Store(db)
+    except StoreError as exc:
+        _die(str(exc))
+
+
+def _finish(summary: dict[str, Any], as_json: bool) -> None:
+    from orchestrator.console import print_summary
+
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
         print_summary(summary)
-    raise typer.Exit(0 if summary["status"] == "completed" else 1)
+        if summary["status"] == "paused":
+            typer.echo(f"\nrun {summary['run_id']} is paused: {summary.get('error') or ''}\n"
+                       f"continue with: cellwright resume {summary['run_id']} --db {summary.get('db')}", err=True)
+    raise typer.Exit({"completed": 0, "paused": 4}.get(summary["status"], 1))
+
+
+@app.command()
+def resume(
+    run_id: Annotated[Optional[str], typer.Argument(help="run to continue (default: every unfinished run)")] = None,
+    db: DbOpt = DEFAULT_DB,
+    workcell: WorkcellOpt = None,
+    operator: OperatorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Continue unfinished runs from the journal after a crash, a pause or an operator wait.
+
+    Finished steps are not repeated; interrupted (in-doubt) steps are resolved by their
+    recovery class; a step only a person can judge waits for `cellwright confirm`.
+    Exit 0 completed, 1 failed, 4 paused again (e.g. waiting for a confirmation).
+    """
+    from drivers.errors import CellwrightError
+    from orchestrator.protocol import ProtocolErrors
+    from orchestrator.runner import resume_run, unfinished_runs
+
+    who = _operator(operator)
+    store = _open_store(db)
+    todo = [run_id] if run_id else [r["run_id"] for r in unfinished_runs(store)]
+    store.close()
+    if not todo:
+        typer.echo(f"{db}: no unfinished runs")
+        raise typer.Exit(0)
+    if len(todo) > 1:
+        _die(f"{db}: several unfinished runs ({', '.join(todo)}); name the one to resume")
+    try:
+        result = resume_run(todo[0], db=db, workcell=workcell, operator=who)
+    except (CellwrightError, ProtocolErrors) as exc:
+        _die(str(exc))
+    _finish({**result.summary, "db": str(db)}, as_json)
+
+
+def _request(run_id: str, action: str, db: Path, operator: str | None, reason: str, step: str | None = None) -> None:
+    from drivers.errors import CellwrightError
+    from orchestrator.engine.control import record_request
+
+    who = _operator(operator)
+    store = _open_store(db)
+    try:
+        run_row = store.run(run_id)
+        if run_row is None:
+            _die(f"{db}: no run {run_id!r}")
+        if run_row["status"] in ("completed", "failed", "aborted"):
+            _die(f"run {run_id} is {run_row['status']}; it cannot be changed")
+        if step is not None and not store.query("SELECT 1 FROM steps WHERE run_id = ? AND key = ?", (run_id, step)):
+            _die(f"run {run_id} has no step {step!r} (see `cellwright status {run_id}`)")
+        record_request(store, run_id, action, who, reason, step)
+    except CellwrightError as exc:
+        _die(str(exc))
+    finally:
+        store.close()
+    typer.echo(f"{action} of run {run_id}{' step ' + step if step else ''} recorded by {who}")
+
+
+ReasonOpt = Annotated[str, typer.Option("--reason", help="why (recorded in the audit trail)")]
+
+
+@app.command()
+def pause(run_id: str, db: DbOpt = DEFAULT_DB, operator: OperatorOpt = None, reason: ReasonOpt = "") -> None:
+    """Ask a running run to pause at its next safe point (plates go home first)."""
+    _request(run_id, "pause", db, operator, reason or "paused by operator")
+
+
+@app.command()
+def abort(run_id: str, db: DbOpt = DEFAULT_DB, operator: OperatorOpt = None,
+          reason: Annotated[str, typer.Option("--reason", help="why (required)")] = "") -> None:
+    """Abort a run at its next safe point (plates go home first). Final."""
+    if not reason:
+        _die("abort needs --reason TEXT")
+    _request(run_id, "abort", db, operator, reason)
+
+
+@app.command()
+def confirm(
+    run_id: str,
+    step: Annotated[str, typer.Argument(help="the in-doubt step key, e.g. day[3].feed")],
+    done: Annotated[bool, typer.Option("--done", help="it happened: do not repeat it")] = False,
+    redo: Annotated[bool, typer.Option("--redo", help="it did not happen: do it again")] = False,
+    skip: Annotated[bool, typer.Option("--skip", help="neither: skip it and go on")] = False,
+    db: DbOpt = DEFAULT_DB,
+    operator: OperatorOpt = None,
+    reason: Annotated[str, typer.Option("--reason", help="what you checked (required)")] = "",
+) -> None:
+    """Decide an in-doubt step after checking the plate; then `cellwright resume`."""
+    chosen = [name for name, flag in (("done", done), ("redo", redo), ("skip", skip)) if flag]
+    if len(chosen) != 1:
+        _die("give exactly one of --done, --redo, --skip")
+    if not reason:
+        _die("confirm needs --reason TEXT (what you checked)")
+    _request(run_id, f"confirm:{chosen[0]}", db, operator, reason, step)
+
+
+@app.command()
+def status(
+    run_id: Annotated[Optional[str], typer.Argument(help="one run (default: all)")] = None,
+    db: DbOpt = DEFAULT_DB,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show runs, or one run's steps, deviations and what it waits for."""
+    store = _open_store(db)
+    try:
+        if run_id is None:
+            rows = [{k: r[k] for k in ("run_id", "protocol", "version", "status", "operator", "created_wall",
+                                       "detail")} for r in store.runs()]
+            if as_json:
+                typer.echo(json.dumps(rows, indent=2))
+                return
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(title=str(db))
+            for col in ("run", "protocol", "status", "operator", "created", "detail"):
+                table.add_column(col)
+            for r in rows:
+                table.add_row(r["run_id"], f"{r['protocol']} {r['version']}", r["status"], r["operator"],
+                              r["created_wall"], (r["detail"] or "")[:80])
+            Console().print(table)
+            return
+        from orchestrator.engine.engine import summarize
+        from orchestrator.engine.history import IN_DOUBT
+
+        if store.run(run_id) is None:
+            _die(f"{db}: no run {run_id!r}")
+        summary = summarize(store, run_id)
+        waiting = [s["key"] for s in store.steps(run_id) if s["status"] in IN_DOUBT]
+        summary["in_doubt"] = waiting
+        if as_json:
+            typer.echo(json.dumps(summary, indent=2, default=str))
+            return
+        from orchestrator.console import print_summary
+
+        print_summary({**summary, "wall_seconds": summary["wall_seconds"] or 0.0, "db": str(db)})
+        for key in waiting:
+            typer.echo(f"in doubt: {key} — check the plate, then: cellwright confirm {run_id} '{key}' "
+                       f"--done|--redo|--skip --reason TEXT")
+    finally:
+        store.close()
 
 
 @app.command()

@@ -1,14 +1,17 @@
-"""One entry point for running protocols: the CLI, tests and benchmarks all use it."""
+"""One entry point for running and resuming protocols: the CLI, tests and benchmarks use it."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from drivers.clock import make_clock
+from drivers.errors import CellwrightError
 from orchestrator.engine.dispatch import OperatorDesk
 from orchestrator.engine.engine import Engine
 from orchestrator.protocol import load_protocol
@@ -16,21 +19,31 @@ from orchestrator.protocol.graph import ProtocolGraph
 from orchestrator.store import Store
 from orchestrator.workcell import Workcell, load_workcell
 
+UNFINISHED = ("created", "validated", "planned", "running", "paused")
+
 
 @dataclass
 class RunResult:
-    """What :func:`run_protocol` returns: the summary and where things were written."""
+    """What a run or resume returns: the summary and where things were written."""
 
     run_id: str
     summary: dict[str, Any]
     db: str
 
 
+def sim_state_for(db: str | Path, label: str) -> str | None:
+    """Where the simulated world of a session is persisted: beside the database."""
+    if str(db) == ":memory:":
+        return None
+    path = Path(db)
+    return str(path.with_name(f"{path.stem}.sim-{label}.pkl"))
+
+
 def run_protocol(
     protocol: str | Path | ProtocolGraph,
     *,
     workcell: str | Path | Workcell | None = None,
-    overrides: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
     clock: str = "virtual",
     seed: int = 0,
     db: str | Path = ":memory:",
@@ -38,16 +51,18 @@ def run_protocol(
     desk: OperatorDesk | None = None,
     on_event: Callable[[str, str, str], None] | None = None,
     on_start: Callable[[Engine, str], None] | None = None,
+    shared: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Validate, then execute one protocol run to the end.
+    """Validate, then execute one protocol run until it completes, fails or pauses.
 
     Args:
         protocol: protocol file, or an already compiled graph.
         workcell: workcell file or object (default: the bundled simulated workcell).
-        overrides: ``-p name=value`` parameter overrides (strings).
+        overrides: parameter overrides (strings as from ``-p``, or typed values).
         clock: ``virtual`` or ``wall``.
         db: SQLite file, or ``:memory:``.
         on_start: called with the engine and run id before execution starts.
+        shared: driver-shared objects to reuse (tests that restart an engine in-process).
 
     Raises:
         ProtocolErrors: the protocol is invalid (nothing was recorded).
@@ -58,8 +73,71 @@ def run_protocol(
     the_clock = make_clock(clock)
     store = Store(db, durability="normal" if the_clock.virtual else "full")
     try:
-        engine = Engine(cell, store, the_clock, seed=seed, operator=operator, desk=desk, on_event=on_event)
+        label = f"R{store.query('SELECT COUNT(*) AS n FROM runs')[0]['n'] + 1:04d}"
+        sim_state = sim_state_for(db, label) if the_clock.virtual else None
+        engine = Engine(cell, store, the_clock, seed=seed, operator=operator, desk=desk, on_event=on_event,
+                        sim_state=sim_state, shared=shared)
         run_id = engine.add_run(graph)
+        if on_start is not None:
+            on_start(engine, run_id)
+        started = time.perf_counter()
+        the_clock.run(engine.execute([run_id]))
+        wall = time.perf_counter() - started
+        return RunResult(run_id, engine.summary(run_id, wall), str(db))
+    finally:
+        store.close()
+
+
+def unfinished_runs(store: Store) -> list[dict[str, Any]]:
+    """Runs that neither completed, failed nor were aborted."""
+    marks = ", ".join("?" * len(UNFINISHED))
+    return store.query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY run_id", UNFINISHED)
+
+
+def created_payload(store: Store, run_id: str) -> dict[str, Any]:
+    """The ``run.created`` event of a run (what it was started with)."""
+    rows = store.query("SELECT payload FROM events WHERE run_id = ? AND kind = 'run.created'", (run_id,))
+    if not rows:
+        raise CellwrightError(f"run {run_id} has no run.created record")
+    return dict(json.loads(rows[0]["payload"]))
+
+
+def resume_run(
+    run_id: str,
+    *,
+    db: str | Path,
+    workcell: str | Path | Workcell | None = None,
+    operator: str,
+    on_event: Callable[[str, str, str], None] | None = None,
+    on_start: Callable[[Engine, str], None] | None = None,
+    shared: dict[str, Any] | None = None,
+) -> RunResult:
+    """Continue an unfinished run from its journal (after a crash, pause or operator wait).
+
+    The protocol is re-read from its recorded path and must be unchanged (same
+    content hash); the workcell, seed and clock are those recorded at the start, and a
+    virtual clock continues from the run's last recorded time.
+
+    Raises:
+        CellwrightError: unknown or finished run, changed protocol, unreadable workcell.
+    """
+    store = Store(db)
+    try:
+        row = store.run(run_id)
+        if row is None:
+            raise CellwrightError(f"no run {run_id!r} in {db}")
+        created = created_payload(store, run_id)
+        cell = workcell if isinstance(workcell, Workcell) else load_workcell(workcell or created.get("workcell_source"))
+        graph = load_protocol(row["source"], json.loads(row["parameters"]), workcell=cell)
+        last = store.query("SELECT MAX(sim_time) AS t FROM events WHERE run_id = ?", (run_id,))[0]["t"] or 0.0
+        origin = datetime.fromisoformat(row["origin"])
+        if row["clock"] == "virtual":
+            the_clock = make_clock("virtual", origin, start=last)
+        else:
+            the_clock = make_clock("wall", origin, start=(datetime.now(timezone.utc) - origin).total_seconds())
+        engine = Engine(cell, store, the_clock, seed=row["seed"], operator=operator, on_event=on_event,
+                        sim_state=created.get("sim_state"), shared=shared)
+        engine.resume_run(run_id, graph)
         if on_start is not None:
             on_start(engine, run_id)
         started = time.perf_counter()

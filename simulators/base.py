@@ -302,6 +302,8 @@ class SimulatedInstrument(Instrument):
                 locations.unreserve(site)
             held = []
             result = effect()
+            if physical:
+                self.culture.record_effect(self.name, action, plate.id if plate is not None else None)
             if fault is not None:
                 raise self._fail(fault, action)
             return result

@@ -16,11 +16,15 @@ plate's numbers do not depend on what happens to other plates.
 from __future__ import annotations
 
 import math
+import os
+import pickle
 import random
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from drivers.clock import Clock
+from drivers.context import current_step
 from drivers.errors import StateError
 from drivers.labware import LabwareModel, Plate
 from drivers.spec import DriverContext
@@ -107,6 +111,39 @@ class CultureModel:
         self.locations = Locations()
         self.plates: dict[str, PlateCulture] = {}
         self._draws: dict[tuple[str, str], int] = {}
+        self.effects: list[dict[str, Any]] = []
+        self.state_path: Path | None = None
+
+    # -- the physical world outlives the control software ------------------------------
+    def record_effect(self, device: str, action: str, plate_id: str | None) -> None:
+        """Log one physical effect with the engine step it belonged to, then persist.
+
+        The log is how tests prove that no step's physical effect happened twice.
+        """
+        self.effects.append({"t": self.clock.now(), "device": device, "action": action, "plate": plate_id,
+                             "step": current_step.get()})
+        self.persist()
+
+    def persist(self) -> None:
+        """Write the world to :attr:`state_path` (atomically), when one is set."""
+        if self.state_path is None:
+            return
+        state = {"plates": self.plates, "where": self.locations.where, "draws": self._draws,
+                 "effects": self.effects, "seed": self.rng_seed}
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, self.state_path)
+
+    def restore(self, path: Path) -> None:
+        """Load a world persisted by :meth:`persist` (plates, locations, draws, effects).
+
+        Claims and reservations are not restored: nothing is moving after a restart.
+        """
+        state = pickle.loads(path.read_bytes())  # written by this class only, never user input
+        self.plates = state["plates"]
+        self.locations.where = dict(state["where"])
+        self._draws = state["draws"]
+        self.effects = state["effects"]
 
     # -- plates and randomness ---------------------------------------------------------
     def plate(self, plate: Plate | str) -> PlateCulture:
@@ -368,6 +405,11 @@ def culture_of(ctx: DriverContext) -> CultureModel:
     model = ctx.shared.get("culture")
     if model is None:
         model = ctx.shared["culture"] = CultureModel(ctx.clock, seed=ctx.seed)
+        path = ctx.shared.get("sim_state_path")
+        if path:
+            model.state_path = Path(path)
+            if model.state_path.exists():
+                model.restore(model.state_path)
     if not isinstance(model, CultureModel):
         raise TypeError(f"ctx.shared['culture'] is a {type(model).__name__}, not a CultureModel")
     return model

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from drivers.base import Instrument
+from drivers.base import Instrument, SupportsOutcomeQuery
 from drivers.clock import Clock
 from drivers.context import current_step
 from drivers.errors import ConfigurationError, InstrumentError, InstrumentTimeout, StateError
@@ -84,13 +84,21 @@ class Cell:
         clock: shared clock.
         seed: simulator seed.
         on_instrument: listener for instrument state changes ``(name, source, dest, reason)``.
+        shared: objects shared by the drivers (see below).
+        sim_state: file the simulated world is persisted to.
     """
 
     def __init__(self, workcell: Workcell, clock: Clock, seed: int = 0,
-                 on_instrument: Callable[[str, str, str, str], None] | None = None) -> None:
+                 on_instrument: Callable[[str, str, str, str], None] | None = None,
+                 shared: dict[str, Any] | None = None, sim_state: str | None = None) -> None:
         self.workcell = workcell
         self.clock = clock
-        self.shared: dict[str, Any] = {}
+        # Objects every driver of this workcell shares (a simulator's culture model). Pass
+        # the dict of a previous Cell to keep simulated plates across an engine restart,
+        # or name a file (``sim_state``) the simulated world is persisted to.
+        self.shared: dict[str, Any] = shared if shared is not None else {}
+        if sim_state:
+            self.shared.setdefault("sim_state_path", sim_state)
         self.instruments: dict[str, Instrument] = {}
         self.states: dict[str, InstrumentState] = {}
         self.sites: dict[str, Site] = {}
@@ -177,6 +185,16 @@ class Cell:
         self._calls[instrument] -= 1
         if self._calls[instrument] == 0 and self.states[instrument].state == "busy":
             self.states[instrument].release()
+
+    async def outcome(self, instrument: str, action: str, args: Mapping[str, Any]) -> bool | None:
+        """Ask the instrument whether ``action`` with ``args`` took effect (None: it cannot tell)."""
+        driver = self.instruments.get(instrument)
+        if driver is None or not isinstance(driver, SupportsOutcomeQuery):
+            return None
+        try:
+            return await driver.action_outcome(action, args)
+        except (InstrumentError, StateError):
+            return None
 
     async def recover_instrument(self, instrument: str) -> None:
         """Clear an instrument's error state (``reset_error``)."""

@@ -19,7 +19,6 @@ from typing import Any
 import structlog
 
 from drivers.actions import ActionInfo, catalogue
-from drivers.base import SupportsOutcomeQuery
 from drivers.errors import CellwrightError, InstrumentError, StateError
 from orchestrator.engine.cell import Cell
 from orchestrator.engine.states import StepState
@@ -107,7 +106,7 @@ class Dispatcher:
     async def run(self, run_id: str, key: str, static_key: str, instrument: str, action: str,
                   args: Mapping[str, Any], *, kind: str = "action", timeout: float | None = None,
                   rules: Mapping[str, RecoveryRule] | None = None, planned_start: float | None = None,
-                  journal_args: Mapping[str, Any] | None = None) -> Outcome:
+                  journal_args: Mapping[str, Any] | None = None, first_attempt: int = 1) -> Outcome:
         """Execute one action with recovery.
 
         Args:
@@ -115,6 +114,8 @@ class Dispatcher:
             journal_args: JSON-able form of ``args`` for the record.
             rules: recovery rule per error kind (and ``default``); defaults by the
                 action's recovery class.
+            first_attempt: attempt number of the first call (> 1 when an in-doubt
+                step is done again after a restart).
         Raises:
             RunFailed: the rules say fail, or an operator chose fail.
         """
@@ -122,18 +123,21 @@ class Dispatcher:
         fields: dict[str, Any] = {"instrument": instrument, "action": action,
                                   "args": dict(journal_args or {}), "recovery": info.recovery,
                                   "planned_start": planned_start}
-        step = StepState(key, self._listener(run_id, static_key, kind, fields))
+        redo = first_attempt > 1
+        step = StepState(key, self._listener(run_id, static_key, kind, fields), initial="retrying" if redo else "pending")
         try:
-            step.ready()
-            return await self._attempts(run_id, key, step, fields, instrument, action, info, args, timeout, rules)
+            if not redo:
+                step.ready()
+            return await self._attempts(run_id, key, step, fields, instrument, action, info, args, timeout, rules,
+                                        first_attempt)
         finally:
             step.close()
 
     async def _attempts(self, run_id: str, key: str, step: StepState, fields: dict[str, Any], instrument: str,
                         action: str, info: ActionInfo, args: Mapping[str, Any], timeout: float | None,
-                        rules: Mapping[str, RecoveryRule] | None) -> Outcome:
+                        rules: Mapping[str, RecoveryRule] | None, first_attempt: int) -> Outcome:
         clock = self.cell.clock
-        attempt = 0
+        attempt = first_attempt - 1
         retries_used = 0
         while True:
             attempt += 1
@@ -150,7 +154,7 @@ class Dispatcher:
                 step.recover()
                 rule = _rule_for(kind, info.recovery, rules)
                 if info.recovery == "query" and isinstance(exc, InstrumentError):
-                    happened = await self._ask_instrument(instrument, action, args)
+                    happened = await self.cell.outcome(instrument, action, args)
                     if happened:
                         self.journal.deviation(run_id, key, "recovered-by-query",
                                                f"{action} reported {kind} but {instrument} confirms it took effect",
@@ -188,15 +192,6 @@ class Dispatcher:
             fields.update(end=clock.now(), result=_result_record(result), error=None)
             step.finish()
             return Outcome("done", result, start, clock.now())
-
-    async def _ask_instrument(self, instrument: str, action: str, args: Mapping[str, Any]) -> bool | None:
-        driver = self.cell.instruments[instrument]
-        if not isinstance(driver, SupportsOutcomeQuery):
-            return None
-        try:
-            return await driver.action_outcome(action, args)
-        except (InstrumentError, StateError):
-            return None
 
     async def _ask_person(self, run_id: str, key: str, step: StepState, question: str) -> str:
         step.ask_operator(reason=question)

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -19,8 +20,10 @@ from drivers.clock import Clock
 from drivers.errors import CellwrightError, InstrumentError
 from drivers.labware import Plate, labware_model
 from orchestrator.engine.cell import Cell
-from orchestrator.engine.dispatch import Dispatcher, OperatorDesk, RunFailed
+from orchestrator.engine.control import RunAborted, RunPaused
+from orchestrator.engine.dispatch import Dispatcher, OperatorDesk, OperatorNeeded, RunFailed
 from orchestrator.engine.executor import RunExecutor
+from orchestrator.engine.history import load_history
 from orchestrator.engine.states import RunState
 from orchestrator.protocol.graph import ProtocolGraph
 from orchestrator.store import Journal, Store, StoreError
@@ -59,7 +62,8 @@ class Engine:
 
     def __init__(self, workcell: Workcell, store: Store, clock: Clock, *, seed: int = 0,
                  operator: str = "engine", desk: OperatorDesk | None = None,
-                 on_event: EventListener | None = None) -> None:
+                 on_event: EventListener | None = None, sim_state: str | None = None,
+                 shared: dict[str, Any] | None = None) -> None:
         self.workcell = workcell
         self.store = store
         self.clock = clock
@@ -67,7 +71,9 @@ class Engine:
         self.operator = operator
         self.journal = Journal(store, actor="engine")
         self.on_event = on_event
-        self.cell = Cell(workcell, clock, seed, on_instrument=self._instrument_changed)
+        self.sim_state = sim_state
+        self.cell = Cell(workcell, clock, seed, on_instrument=self._instrument_changed, shared=shared,
+                         sim_state=sim_state)
         self.dispatcher = Dispatcher(self.cell, self.journal, desk or OperatorDesk(), on_step=self._step_changed)
         self.runs: dict[str, RunHandle] = {}
 
@@ -104,28 +110,77 @@ class Engine:
         run_id = self._next_run_id()
         self.journal.run_created({
             "run_id": run_id, "protocol": graph.name, "version": graph.version, "content_hash": graph.content_hash,
-            "source": graph.source, "parameters": dict(graph.parameters), "workcell": self.workcell.name,
+            "source": str(Path(graph.source).resolve()), "parameters": dict(graph.parameters),
+            "workcell": self.workcell.name, "workcell_source": str(Path(self.workcell.source).resolve()),
+            "sim_state": self.sim_state,
             "seed": self.seed, "clock": "virtual" if self.clock.virtual else "wall",
             "created_wall": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "origin": self.clock.datetime_at(0.0).isoformat(), "campaign": campaign,
         }, actor=self.operator)
+        handle = self._attach(run_id, graph, "created", plate_prefix)
+        handle.state.validate(reason="protocol and workcell validated")
+        handle.state.plan(reason="sequential plan: each step at its earliest allowed time")
+        return run_id
+
+    def _attach(self, run_id: str, graph: ProtocolGraph, status: str, plate_prefix: str | None = None,
+                resume: bool = False) -> RunHandle:
         plates = {
             name: Plate(id=f"{plate_prefix or run_id}.{name}", model=labware_model(decl.model),
                         cell_line=decl.cell_line, cell_type=decl.cell_type,
                         home=self.workcell.incubator if decl.home == "incubator" else decl.home)
             for name, decl in graph.labware.items()
         }
-        state = RunState(run_id, self._run_changed)
-        executor = RunExecutor(run_id, graph, plates, self.cell, self.journal, self.dispatcher, self._emit)
-        self.runs[run_id] = RunHandle(run_id, graph, state, executor)
-        state.validate(reason="protocol and workcell validated")
-        state.plan(reason="sequential plan: each step at its earliest allowed time")
+        history = load_history(self.store, run_id) if resume else None
+        state = RunState(run_id, self._run_changed, initial=status)
+        executor = RunExecutor(run_id, graph, plates, self.cell, self.journal, self.dispatcher, self._emit, history)
+        handle = RunHandle(run_id, graph, state, executor)
+        self.runs[run_id] = handle
+        return handle
+
+    def resume_run(self, run_id: str, graph: ProtocolGraph) -> str:
+        """Take over an unfinished run recorded in the store (after a crash, a pause or
+        a pending operator decision); its steps are replayed from the journal.
+
+        Raises:
+            CellwrightError: the run is unknown, finished, or its protocol changed.
+        """
+        row = self.store.run(run_id)
+        if row is None:
+            raise CellwrightError(f"no run {run_id!r} in {self.store.path}")
+        if row["status"] in ("completed", "failed", "aborted"):
+            raise CellwrightError(f"run {run_id} is {row['status']}; nothing to resume")
+        if row["content_hash"] != graph.content_hash:
+            raise CellwrightError(f"run {run_id}: protocol {row['source']} changed since the run started "
+                                  f"(sha256 {row['content_hash'][:12]} recorded, {graph.content_hash[:12]} now); "
+                                  f"restore the original files to resume")
+        handle = self._attach(run_id, graph, row["status"], resume=True)
+        crashed = row["status"] == "running"
+        self.journal.note("run.resumed", {"after": "crash" if crashed else row["status"],
+                                          "in_doubt": [s.key for s in handle.executor.history.in_doubt()]},
+                          run_id=run_id, sim_time=self.clock.now(), actor=self.operator)
+        if crashed:
+            self.journal.deviation(run_id, None, "resumed-after-crash",
+                                   "the engine stopped without closing the run; resumed from the journal",
+                                   self.clock.now(), actor=self.operator)
         return run_id
 
     async def _execute(self, handle: RunHandle) -> None:
-        handle.state.start(reason="started")
+        state = handle.state
+        if state.state == "planned":
+            state.start(reason="started")
+        elif state.state == "paused":
+            state.resume(reason="resumed")
         try:
             await handle.executor.execute()
+        except (RunPaused, OperatorNeeded) as exc:
+            handle.error = str(exc)
+            await self._park(handle)
+            state.pause(reason=str(exc))
+            return
+        except RunAborted as exc:
+            handle.error = str(exc)
+            state.abort(reason=str(exc))
+            return
         except RunFailed as exc:
             handle.error = str(exc)
             handle.state.fail(reason=str(exc))
@@ -140,10 +195,24 @@ class Engine:
             return
         handle.state.complete(reason="all steps finished")
 
+    async def _park(self, handle: RunHandle) -> None:
+        """Bring a stopping run's plates home if the instruments allow it."""
+        try:
+            await handle.executor.transport.home_all()
+        except CellwrightError as exc:
+            log.error("could not bring plates home", run_id=handle.run_id, error=str(exc))
+
     async def execute(self, run_ids: list[str] | None = None) -> None:
         """Connect the instruments, run the given runs (default: all added) at once, disconnect."""
         ids = run_ids or list(self.runs)
         await self.cell.connect()
+        for name, instrument in self.cell.instruments.items():
+            ident = await instrument.identify()
+            self.journal.note("instrument.identity", {
+                "instrument": name, "class": self.workcell.instruments[name].instrument_class,
+                "driver": self.workcell.instruments[name].driver.name, "mode": self.workcell.instruments[name].mode,
+                "vendor": ident.vendor, "model": ident.model, "serial": ident.serial, "firmware": ident.firmware,
+            }, subject=name, sim_time=self.clock.now())
         try:
             await asyncio.gather(*(self._execute(self.runs[r]) for r in ids))
         finally:

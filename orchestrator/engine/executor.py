@@ -23,7 +23,10 @@ import structlog
 from drivers.actions import ActionInfo, catalogue
 from drivers.labware import Plate
 from orchestrator.engine.cell import Cell
+from orchestrator.engine.control import RunAborted, RunPaused, consume, pending
 from orchestrator.engine.dispatch import Dispatcher, RunFailed
+from orchestrator.engine.history import IN_DOUBT, History, StepRecord, restore_result
+from orchestrator.engine.recovery import resolve
 from orchestrator.engine.transport import Transport
 from orchestrator.protocol.graph import ActionNode, Expr, GroupNode, Node, ProtocolGraph, RepeatNode, WaitNode
 from orchestrator.store import Journal
@@ -78,7 +81,8 @@ class RunExecutor:
 
     def __init__(self, run_id: str, graph: ProtocolGraph, plates: Mapping[str, Plate], cell: Cell,
                  journal: Journal, dispatcher: Dispatcher,
-                 on_event: Callable[[str, str, str], None] | None = None) -> None:
+                 on_event: Callable[[str, str, str], None] | None = None,
+                 history: History | None = None) -> None:
         self.run_id = run_id
         self.graph = graph
         self.plates = dict(plates)
@@ -92,6 +96,8 @@ class RunExecutor:
         self.counters = RunCounters()
         self._target: _IterationTarget | None = None
         self._iteration_start: float | None = None
+        self.history = history or History()
+        self.counters.moves = self.history.moves
         self.transport = Transport(cell, dispatcher, journal, run_id, self._move_key)
 
     def _move_key(self, action: str) -> str:
@@ -109,17 +115,37 @@ class RunExecutor:
         Raises:
             RunFailed: a step failed for good, or a QC rejection with ``on_reject: fail``.
         """
-        for plate in self.plates.values():
-            await self.transport.check_in(plate)
+        await self.transport.restore(self.plates.values(), self.history)
         try:
             await self._block(self.graph.steps, "")
         finally:
             await self.transport.home_all()
 
+    async def checkpoint(self) -> None:
+        """A safe point: act on a pending operator pause or abort (plates go home first).
+
+        Raises:
+            RunPaused, RunAborted: as requested.
+        """
+        request = pending(self.journal.store, self.run_id)
+        if request is None or request.action == "resume":
+            return
+        await self.transport.home_all()
+        consume(self.journal.store, self.run_id, request.id, self.clock.now())
+        reason = f"{request.action} by {request.operator}: {request.reason}"
+        if request.action == "pause":
+            raise RunPaused(reason)
+        raise RunAborted(reason)
+
     # -- nodes ---------------------------------------------------------------------
     async def _block(self, nodes: tuple[Node, ...], prefix: str) -> None:
         for node in nodes:
             key = f"{prefix}{node.id}"
+            await self.checkpoint()
+            past = self.history.steps.get(key)
+            if past is not None and past.kind == "branch":
+                self.counters.steps_skipped += 1
+                continue
             if node.when is not None and not self._true(node.when):
                 self._skip(key, node, f"condition false: {node.when.source}")
                 continue
@@ -169,9 +195,19 @@ class RunExecutor:
         self.env.pop("iteration", None)
 
     async def _wait_node(self, node: WaitNode, key: str) -> None:
-        until = self.clock.now() + node.seconds
-        await self._wait_until(until, lead=0.0)
-        self.last_end[node.key] = self.clock.now()
+        past = self.history.steps.get(key)
+        if past is not None and past.status == "done":
+            self.last_end[node.key] = past.end if past.end is not None else self.clock.now()
+            return
+        start = past.start if past is not None and past.start is not None else self.clock.now()
+        if past is None:
+            self.journal.step_transition(self.run_id, key, "pending", "running", start, static_key=node.key,
+                                         kind="wait", fields={"start": start, "planned_start": start})
+        await self._wait_until(start + node.seconds, lead=0.0)
+        end = self.clock.now()
+        self.journal.step_transition(self.run_id, key, "running", "done", end, static_key=node.key, kind="wait",
+                                     fields={"end": end})
+        self.last_end[node.key] = end
 
     async def _wait_until(self, when: float, lead: float) -> None:
         """Sleep until ``when - lead``; plates go home first if the wait is long."""
@@ -223,7 +259,18 @@ class RunExecutor:
     async def _action(self, node: ActionNode, key: str) -> None:
         info = catalogue()[f"{node.instrument_class}.{node.action}"]
         args, record, plate = self._arguments(node, info)
-        instrument = self._instrument_for(node, plate)
+        past = self.history.steps.get(key)
+        first_attempt = 1
+        if past is not None and past.status in IN_DOUBT:
+            choice = await resolve(self.cell, self.journal, self.history, self.run_id, past, args)
+            if choice == "redo":
+                first_attempt = past.attempt + 1
+            else:
+                past = StepRecord(**{**past.__dict__, "status": "done" if choice == "done" else "skipped"})
+        if past is not None and past.status in ("done", "skipped"):
+            self._replay(node, key, past)
+            return
+        instrument = past.instrument if past is not None and past.instrument else self._instrument_for(node, plate)
         earliest, deadline, which = self._window(node)
         target = self._target
         if target is not None:
@@ -237,7 +284,8 @@ class RunExecutor:
         self._emit("step", key)
         outcome = await self.dispatcher.run(self.run_id, key, node.key, instrument, node.action, args,
                                             timeout=node.timeout_s, rules=node.on_error or None,
-                                            planned_start=earliest, journal_args=record)
+                                            planned_start=earliest, journal_args=record,
+                                            first_attempt=first_attempt)
         start = outcome.start if outcome.start is not None else self.clock.now()
         if target is not None:
             self._target = None
@@ -256,6 +304,20 @@ class RunExecutor:
         self.last_end[node.key] = outcome.end if outcome.end is not None else self.clock.now()
         if outcome.result is not None and hasattr(outcome.result, "fields"):
             self._record_result(node, key, outcome.result)
+
+    def _replay(self, node: ActionNode, key: str, past: StepRecord) -> None:
+        """Account for a step the history shows finished: restore its result, do not run it."""
+        if self._target is not None and past.start is not None:
+            self._target = None
+            self._iteration_start = past.start
+        if past.status == "skipped":
+            self.counters.steps_skipped += 1
+            return
+        self.counters.steps_done += 1
+        self.last_end[node.key] = past.end if past.end is not None else self.clock.now()
+        restored = restore_result(past)
+        if restored is not None and node.save:
+            self.env[node.save] = Saved(*restored)
 
     async def _to_site(self, plate: Plate, instrument: str) -> None:
         site = self.cell.sites[instrument]

@@ -13,11 +13,14 @@ station → arm.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from drivers.labware import Plate
 from orchestrator.engine.cell import Cell
 from orchestrator.engine.dispatch import Dispatcher
+from orchestrator.engine.history import History
+from orchestrator.engine.recovery import resolve
 from orchestrator.store import Journal
 
 SLOT = ":slot"
@@ -62,6 +65,47 @@ class Transport:
         if not self.cell.movers:
             raise RuntimeError("the workcell has no plate mover")
         return min(self.cell.movers, key=lambda m: len(self.cell.sites[m].holders) + self.cell.sites[m].queue)
+
+    async def restore(self, plates: Iterable[Plate], history: History) -> None:
+        """Take over the run's plates: resolve interrupted moves, re-take the sites they
+        occupy, and check in plates never checked in (a new run: all of them).
+
+        Raises:
+            OperatorNeeded: an interrupted move the instruments cannot vouch for.
+        """
+        for plate in plates:
+            self.plates[plate.id] = plate
+        locations = dict(history.locations)
+        for record in history.in_doubt():
+            if record.kind != "transport":
+                continue
+            plate = self.plates[record.args["plate"]]
+            args = {**record.args, "plate": plate}
+            choice = await resolve(self.cell, self.journal, history, self.run_id, record, args)
+            if choice == "done":
+                site = self._after(record.action or "", plate, record.args)
+                locations[plate.id] = site
+                self.journal.location(plate.id, site, self.cell.clock.now(), run_id=self.run_id)
+            elif choice == "redo":
+                self.journal.step_transition(self.run_id, record.key, record.status, "skipped", self.cell.clock.now(),
+                                             static_key=record.static_key, kind="transport",
+                                             reason="did not take effect; the plate is moved again as needed")
+        for plate in self.plates.values():
+            site = locations.get(plate.id)
+            if site is None:
+                await self.check_in(plate)
+                continue
+            self.locations[plate.id] = site
+            if not site.endswith(SLOT):
+                self.cell.plates_out.try_take(plate.id)
+                self.cell.sites[site].try_take(plate.id)
+
+    def _after(self, action: str, plate: Plate, args: Mapping[str, Any]) -> str:
+        if action in ("check_in", "store"):
+            return self.home_slot(plate)
+        if action == "fetch":
+            return plate.home or self.cell.incubator
+        return str(args["destination"])
 
     async def check_in(self, plate: Plate) -> None:
         """Register a plate the operator loaded into its home incubator."""

@@ -20,7 +20,6 @@ class Journal:
     def __init__(self, store: Store, actor: str = "engine") -> None:
         self.store = store
         self.actor = actor
-        self._step_seq: dict[tuple[str, str], int] = {}
 
     # -- runs --------------------------------------------------------------------
     def run_created(self, run: Mapping[str, Any], *, actor: str) -> None:
@@ -64,7 +63,7 @@ class Journal:
                 values[name] = canonical(values[name])
 
         def project(conn: sqlite3.Connection) -> None:
-            seq = self.store._seq + 1
+            seq = self.store.pending_seq
             conn.execute(
                 "INSERT INTO steps(run_id, key, static_key, kind, status, seq) VALUES (?,?,?,?,?,?)"
                 " ON CONFLICT(run_id, key) DO UPDATE SET status = excluded.status",

@@ -97,6 +97,23 @@ MIGRATIONS: list[list[str]] = [
             sim_time  REAL NOT NULL
         )""",
     ],
+    # 2: the chain head, updated with every append, so that deleting the newest events
+    #    (which leaves a shorter but self-consistent chain) is detected.
+    [
+        "CREATE TABLE chain_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL)",
+        "INSERT INTO chain_head(id, seq, hash) SELECT 1, COALESCE(MAX(seq), 0),"
+        " COALESCE((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), '" + "0" * 64 + "') FROM events",
+        """CREATE TABLE operator_actions (
+            id        INTEGER PRIMARY KEY,
+            run_id    TEXT,
+            step_key  TEXT,
+            action    TEXT NOT NULL,
+            operator  TEXT NOT NULL,
+            reason    TEXT NOT NULL,
+            wall_time TEXT NOT NULL,
+            consumed  INTEGER NOT NULL DEFAULT 0
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -44,6 +45,25 @@ def event_hash(prev_hash: str, seq: int, run_id: str | None, kind: str, subject:
 
 Projection = Callable[[sqlite3.Connection], None]
 
+_CRASH_COUNTS: dict[str, int] = {}
+
+
+def _crash_point(when: str, kind: str) -> None:
+    """Fault injection for crash tests: ``CELLWRIGHT_CRASH_AFTER=step.running:3`` kills the
+    process (exit 137, like kill -9) right after the 3rd ``step.running`` event commits;
+    ``CELLWRIGHT_CRASH_BEFORE=measurement:2`` kills it inside the 2nd ``measurement``
+    write, before its commit. Unset in normal use."""
+    spec = os.environ.get(f"CELLWRIGHT_CRASH_{when.upper()}")
+    if not spec:
+        return
+    target, _, count = spec.rpartition(":")
+    if target != kind:
+        return
+    key = f"{when}:{kind}"
+    _CRASH_COUNTS[key] = _CRASH_COUNTS.get(key, 0) + 1
+    if _CRASH_COUNTS[key] == int(count):
+        os._exit(137)
+
 
 class Store:
     """SQLite journal and projections.
@@ -64,17 +84,15 @@ class Store:
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-            row = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
-        self._seq = row["seq"] if row else 0
-        self._head = row["hash"] if row else GENESIS
+        self._pending_seq = 0
 
     # -- schema ------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -110,7 +128,13 @@ class Store:
     @property
     def head(self) -> str:
         """Hash of the newest event (the chain head)."""
-        return self._head
+        row = self.conn.execute("SELECT hash FROM chain_head WHERE id = 1").fetchone()
+        return str(row["hash"]) if row else GENESIS
+
+    @property
+    def pending_seq(self) -> int:
+        """Sequence number of the event being written (valid inside a projection)."""
+        return self._pending_seq
 
     # -- the one write path ------------------------------------------------------
     def append(
@@ -130,25 +154,31 @@ class Store:
             The event's sequence number.
         Raises:
             StoreError: the write failed (disk full, read-only file ...); nothing was
-                written and the in-memory chain head is unchanged.
+                written.
         """
-        wall = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         body = canonical(payload)
-        seq = self._seq + 1
-        digest = event_hash(self._head, seq, run_id, kind, subject, actor, sim_time, wall, body)
         try:
             with self._transaction():
+                # The head is read inside the write lock: other processes (an operator's
+                # `cellwright pause`) may have appended since our last write.
+                head = self.conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+                seq, prev = head["seq"] + 1, head["hash"]
+                wall = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+                digest = event_hash(prev, seq, run_id, kind, subject, actor, sim_time, wall, body)
                 self.conn.execute(
                     "INSERT INTO events(seq, run_id, kind, subject, actor, sim_time, wall_time, payload, prev_hash, hash)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (seq, run_id, kind, subject, actor, sim_time, wall, body, self._head, digest),
+                    (seq, run_id, kind, subject, actor, sim_time, wall, body, prev, digest),
                 )
+                self.conn.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest))
+                self._pending_seq = seq
                 if project is not None:
                     project(self.conn)
+                _crash_point("before", kind)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {self.path}: {exc}") from None
-        self._seq, self._head = seq, digest
-        return seq
+        _crash_point("after", kind)
+        return self._pending_seq
 
     # -- reads -------------------------------------------------------------------
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
