@@ -186,8 +186,11 @@ class Engine:
             handle.state.fail(reason=str(exc))
             return
         except StoreError as exc:
-            handle.error = f"storage fault: {exc}"
-            log.error("storage fault; run stopped", run_id=handle.run_id, error=str(exc))
+            # Nothing more may happen physically without a journal: stop issuing actions.
+            handle.error = (f"storage fault: {exc} — the run is paused (no further instrument actions were "
+                            f"issued); fix the storage, then `cellwright resume {handle.run_id}`")
+            handle.extra["status"] = "paused"
+            log.error("storage fault; run paused", run_id=handle.run_id, error=str(exc))
             return
         except (InstrumentError, CellwrightError) as exc:
             handle.error = str(exc)
@@ -249,8 +252,8 @@ def summarize(store: Store, run_id: str, wall_seconds: float | None = None,
         "protocol": run["protocol"],
         "version": run["version"],
         "content_hash": run["content_hash"],
-        "status": run["status"],
-        "error": handle.error if handle else run["detail"] if run["status"] == "failed" else None,
+        "status": handle.extra.get("status", run["status"]) if handle else run["status"],
+        "error": handle.error if handle else run["detail"] if run["status"] in ("failed", "paused") else None,
         "steps_done": len(done),
         "steps_failed": sum(1 for s in protocol_steps if s["status"] == "failed"),
         "steps_skipped": sum(1 for s in steps if s["status"] == "skipped"),

@@ -316,8 +316,12 @@ class RunExecutor:
         self.counters.steps_done += 1
         self.last_end[node.key] = past.end if past.end is not None else self.clock.now()
         restored = restore_result(past)
-        if restored is not None and node.save:
-            self.env[node.save] = Saved(*restored)
+        if restored is None:
+            return
+        # The outcome was journaled but the process may have died before the
+        # measurement or verdicts were: record what is missing, so no result is lost.
+        self._record_result(node, key, restored, measurement=key not in self.history.measured,
+                            verdicts=key not in self.history.judged)
 
     async def _to_site(self, plate: Plate, instrument: str) -> None:
         site = self.cell.sites[instrument]
@@ -329,14 +333,16 @@ class RunExecutor:
             await site.take(plate.id)
         await self.transport.bring(plate, instrument)
 
-    def _record_result(self, node: ActionNode, key: str, result: Any) -> None:
+    def _record_result(self, node: ActionNode, key: str, result: Any, measurement: bool = True,
+                       verdicts: bool = True) -> None:
         now = self.clock.now()
         fields: dict[str, float] = result.fields()
         name = node.save or node.id
-        self.journal.measurement(self.run_id, key, name, {f: (v, result.unit(f)) for f, v in fields.items()}, now)
+        if measurement:
+            self.journal.measurement(self.run_id, key, name, {f: (v, result.unit(f)) for f, v in fields.items()}, now)
         if node.save:
             self.env[node.save] = Saved(result.primary, fields)
-        for criterion in node.accept:
+        for criterion in node.accept if verdicts else ():
             value = fields.get(criterion.field)
             passed = value is not None and criterion.check(value)
             self.journal.verdict(self.run_id, key, f"{criterion.field} {criterion.op} {criterion.value:g}",

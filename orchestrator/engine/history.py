@@ -9,6 +9,7 @@ and no final outcome is *in doubt* and is resolved by its action's recovery clas
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,8 +53,9 @@ class History:
     """A run's recorded past."""
 
     steps: dict[str, StepRecord] = field(default_factory=dict)
-    locations: dict[str, str] = field(default_factory=dict)
     moves: int = 0
+    measured: set[str] = field(default_factory=set)
+    judged: set[str] = field(default_factory=set)
     decisions: dict[str, Decision] = field(default_factory=dict)
 
     def in_doubt(self) -> list[StepRecord]:
@@ -73,8 +75,11 @@ def load_history(store: Store, run_id: str) -> History:
         )
         if row["kind"] == "transport":
             history.moves += 1
-    for row in store.query("SELECT plate, site FROM locations WHERE run_id = ?", (run_id,)):
-        history.locations[row["plate"]] = row["site"]
+    measured = {r["step_key"] for r in store.query("SELECT DISTINCT step_key FROM measurements WHERE run_id = ?",
+                                                  (run_id,))}
+    history.measured = measured
+    history.judged = {r["step_key"] for r in store.query("SELECT DISTINCT step_key FROM verdicts WHERE run_id = ?",
+                                                         (run_id,))}
     for row in store.query("SELECT * FROM operator_actions WHERE run_id = ? AND consumed = 0 AND action LIKE 'confirm:%'"
                            " ORDER BY id", (run_id,)):
         history.decisions[row["step_key"]] = Decision(row["id"], row["action"].split(":", 1)[1], row["operator"],
@@ -82,13 +87,50 @@ def load_history(store: Store, run_id: str) -> History:
     return history
 
 
-def restore_result(record: StepRecord) -> tuple[float, dict[str, float]] | None:
-    """(primary value, fields) of a recorded result, or None when it had none."""
+@dataclass(frozen=True)
+class RestoredResult:
+    """A recorded result read back from a step row: same reading interface as a live one."""
+
+    kind: type
+    values: dict[str, float]
+
+    @property
+    def primary(self) -> float:
+        return self.values[self.kind.primary_field]  # type: ignore[attr-defined]
+
+    def fields(self) -> dict[str, float]:
+        return dict(self.values)
+
+    def unit(self, name: str) -> str:
+        return str(self.kind.units.get(name, ""))  # type: ignore[attr-defined]
+
+
+def restore_result(record: StepRecord) -> RestoredResult | None:
+    """The recorded result of a step, or None when it had none."""
     if not record.result:
         return None
     kind = getattr(result_types, str(record.result.get("type")), None)
     fields = {k: float(v) for k, v in record.result.items() if k != "type" and isinstance(v, (int, float))}
-    primary_field = getattr(kind, "primary_field", "") if kind else ""
-    if primary_field not in fields:
+    if kind is None or getattr(kind, "primary_field", "") not in fields:
         return None
-    return fields[primary_field], fields
+    return RestoredResult(kind, fields)
+
+
+def locations_from(history: History, home_slot: Callable[[str], str], station: Callable[[str], str]) -> dict[str, str]:
+    """Where each plate is according to the transport steps that finished, in order.
+
+    Derived from the steps themselves (not a separate record), so a crash between a
+    move's outcome and any later write cannot leave a stale location.
+    """
+    where: dict[str, str] = {}
+    for record in history.steps.values():
+        if record.kind != "transport" or record.status != "done":
+            continue
+        plate = str(record.args.get("plate"))
+        if record.action in ("check_in", "store"):
+            where[plate] = home_slot(plate)
+        elif record.action == "fetch":
+            where[plate] = station(plate)
+        elif record.action == "transfer":
+            where[plate] = str(record.args["destination"])
+    return where

@@ -13,13 +13,13 @@ station → arm.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from drivers.labware import Plate
 from orchestrator.engine.cell import Cell
 from orchestrator.engine.dispatch import Dispatcher
-from orchestrator.engine.history import History
+from orchestrator.engine.history import History, locations_from
 from orchestrator.engine.recovery import resolve
 from orchestrator.store import Journal
 
@@ -75,7 +75,6 @@ class Transport:
         """
         for plate in plates:
             self.plates[plate.id] = plate
-        locations = dict(history.locations)
         for record in history.in_doubt():
             if record.kind != "transport":
                 continue
@@ -83,13 +82,13 @@ class Transport:
             args = {**record.args, "plate": plate}
             choice = await resolve(self.cell, self.journal, history, self.run_id, record, args)
             if choice == "done":
-                site = self._after(record.action or "", plate, record.args)
-                locations[plate.id] = site
-                self.journal.location(plate.id, site, self.cell.clock.now(), run_id=self.run_id)
+                history.steps[record.key] = replace(record, status="done")
             elif choice == "redo":
                 self.journal.step_transition(self.run_id, record.key, record.status, "skipped", self.cell.clock.now(),
                                              static_key=record.static_key, kind="transport",
                                              reason="did not take effect; the plate is moved again as needed")
+        locations = locations_from(history, lambda p: self.home_slot(self.plates[p]),
+                                   lambda p: self.plates[p].home or self.cell.incubator)
         for plate in self.plates.values():
             site = locations.get(plate.id)
             if site is None:
@@ -99,13 +98,6 @@ class Transport:
             if not site.endswith(SLOT):
                 self.cell.plates_out.try_take(plate.id)
                 self.cell.sites[site].try_take(plate.id)
-
-    def _after(self, action: str, plate: Plate, args: Mapping[str, Any]) -> str:
-        if action in ("check_in", "store"):
-            return self.home_slot(plate)
-        if action == "fetch":
-            return plate.home or self.cell.incubator
-        return str(args["destination"])
 
     async def check_in(self, plate: Plate) -> None:
         """Register a plate the operator loaded into its home incubator."""

@@ -48,16 +48,18 @@ Projection = Callable[[sqlite3.Connection], None]
 _CRASH_COUNTS: dict[str, int] = {}
 
 
-def _crash_point(when: str, kind: str) -> None:
+def _crash_point(when: str, kind: str, subject: str | None) -> None:
     """Fault injection for crash tests: ``CELLWRIGHT_CRASH_AFTER=step.running:3`` kills the
     process (exit 137, like kill -9) right after the 3rd ``step.running`` event commits;
     ``CELLWRIGHT_CRASH_BEFORE=measurement:2`` kills it inside the 2nd ``measurement``
-    write, before its commit. Unset in normal use."""
+    write, before its commit; ``step.running@feed:1`` counts only events whose subject
+    contains ``feed``. Unset in normal use."""
     spec = os.environ.get(f"CELLWRIGHT_CRASH_{when.upper()}")
     if not spec:
         return
     target, _, count = spec.rpartition(":")
-    if target != kind:
+    target, _, contains = target.partition("@")
+    if target != kind or (contains and contains not in (subject or "")):
         return
     key = f"{when}:{kind}"
     _CRASH_COUNTS[key] = _CRASH_COUNTS.get(key, 0) + 1
@@ -174,10 +176,10 @@ class Store:
                 self._pending_seq = seq
                 if project is not None:
                     project(self.conn)
-                _crash_point("before", kind)
+                _crash_point("before", kind, subject)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {self.path}: {exc}") from None
-        _crash_point("after", kind)
+        _crash_point("after", kind, subject)
         return self._pending_seq
 
     # -- reads -------------------------------------------------------------------
