@@ -15,7 +15,6 @@ driver talking to a wire-level emulator) or ``false`` (hardware).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,32 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from drivers.base import INSTRUMENT_CLASSES
 from drivers.errors import ConfigurationError
 from drivers.spec import DriverConfig, DriverSpec, get_driver
-from orchestrator.yamlsource import LocatedYaml, YamlSyntaxError, load_located
+from orchestrator.protocol.durations import parse_duration
+from orchestrator.yamlsource import YamlSyntaxError, load_located
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "protocols" / "workcells"
 DEFAULT_WORKCELL = BUNDLED_DIR / "default.yaml"
-
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
-
-
-def seconds(value: float | int | str) -> float:
-    """Duration in seconds from a number (seconds) or text like ``90s``, ``15m``, ``1h30m``, ``2d``.
-
-    Raises:
-        ValueError: text of another form, or a negative number.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like 15m, got {value!r}")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"duration must not be negative, got {value}")
-        return float(value)
-    m = _DURATION.match(str(value))
-    if not m or not any(m.groups()):
-        raise ValueError(f"expected a duration like 90s, 15m, 1h30m or 2d, got {value!r}")
-    d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-    return d * 86400 + h * 3600 + mi * 60 + s
-
 
 class _Limits(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -61,7 +39,7 @@ class _Limits(BaseModel):
     @field_validator("keep_out", mode="before")
     @classmethod
     def _dur(cls, v: Any) -> float:
-        return seconds(v)
+        return parse_duration(v)
 
 
 class _InstrumentDoc(BaseModel):

@@ -31,7 +31,9 @@ class Site:
         self.name = name
         self.capacity = capacity
         self.holders: list[str] = []
-        self._waiters: list[tuple[str, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[int, int, str, asyncio.Future[None]]] = []
+        self._arrivals = 0
+        self.priority: dict[str, int] = {}
 
     def holds(self, plate: str) -> bool:
         return plate in self.holders
@@ -46,16 +48,19 @@ class Site:
         return False
 
     async def take(self, plate: str) -> None:
-        """Wait for a place (FIFO)."""
+        """Wait for a place: higher ``priority[plate]`` first, then first come first served."""
         if self.try_take(plate):
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((plate, future))
+        self._arrivals += 1
+        entry = (-self.priority.get(plate, 0), self._arrivals, plate, future)
+        self._waiters.append(entry)
+        self._waiters.sort(key=lambda w: (w[0], w[1]))
         try:
             await future
         except asyncio.CancelledError:
-            if (plate, future) in self._waiters:
-                self._waiters.remove((plate, future))
+            if entry in self._waiters:
+                self._waiters.remove(entry)
             elif plate in self.holders:
                 self.release(plate)
             raise
@@ -65,7 +70,7 @@ class Site:
         if plate in self.holders:
             self.holders.remove(plate)
         while self._waiters and len(self.holders) < self.capacity:
-            waiter, future = self._waiters.pop(0)
+            _, _, waiter, future = self._waiters.pop(0)
             if not future.done():
                 self.holders.append(waiter)
                 future.set_result(None)

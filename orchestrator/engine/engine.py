@@ -101,8 +101,13 @@ class Engine:
         count = self.store.query("SELECT COUNT(*) AS n FROM runs")[0]["n"]
         return f"R{count + 1:04d}"
 
-    def add_run(self, graph: ProtocolGraph, *, campaign: str | None = None, plate_prefix: str | None = None) -> str:
+    def add_run(self, graph: ProtocolGraph, *, campaign: str | None = None, plate_prefix: str | None = None,
+                release_s: float = 0.0, priority: int = 0) -> str:
         """Record a new run of ``graph`` (validated and planned) and prepare its executor.
+
+        Args:
+            release_s: earliest clock time of its first step.
+            priority: higher wins when runs contend for an instrument.
 
         Returns:
             The new run id.
@@ -116,14 +121,15 @@ class Engine:
             "seed": self.seed, "clock": "virtual" if self.clock.virtual else "wall",
             "created_wall": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "origin": self.clock.datetime_at(0.0).isoformat(), "campaign": campaign,
+            "release_s": release_s, "priority": priority,
         }, actor=self.operator)
-        handle = self._attach(run_id, graph, "created", plate_prefix)
+        handle = self._attach(run_id, graph, "created", plate_prefix, release_s=release_s, priority=priority)
         handle.state.validate(reason="protocol and workcell validated")
         handle.state.plan(reason="sequential plan: each step at its earliest allowed time")
         return run_id
 
     def _attach(self, run_id: str, graph: ProtocolGraph, status: str, plate_prefix: str | None = None,
-                resume: bool = False) -> RunHandle:
+                resume: bool = False, release_s: float = 0.0, priority: int = 0) -> RunHandle:
         plates = {
             name: Plate(id=f"{plate_prefix or run_id}.{name}", model=labware_model(decl.model),
                         cell_line=decl.cell_line, cell_type=decl.cell_type,
@@ -132,7 +138,11 @@ class Engine:
         }
         history = load_history(self.store, run_id) if resume else None
         state = RunState(run_id, self._run_changed, initial=status)
-        executor = RunExecutor(run_id, graph, plates, self.cell, self.journal, self.dispatcher, self._emit, history)
+        executor = RunExecutor(run_id, graph, plates, self.cell, self.journal, self.dispatcher, self._emit, history,
+                               release_s=release_s)
+        for plate in plates.values():
+            for site in (*self.cell.sites.values(), self.cell.plates_out):
+                site.priority[plate.id] = priority
         handle = RunHandle(run_id, graph, state, executor)
         self.runs[run_id] = handle
         return handle
@@ -153,7 +163,10 @@ class Engine:
             raise CellwrightError(f"run {run_id}: protocol {row['source']} changed since the run started "
                                   f"(sha256 {row['content_hash'][:12]} recorded, {graph.content_hash[:12]} now); "
                                   f"restore the original files to resume")
-        handle = self._attach(run_id, graph, row["status"], resume=True)
+        created = self.store.query("SELECT payload FROM events WHERE run_id = ? AND kind = 'run.created'", (run_id,))
+        extra = _json(created[0]["payload"]) if created else {}
+        handle = self._attach(run_id, graph, row["status"], resume=True, release_s=extra.get("release_s", 0.0),
+                              priority=extra.get("priority", 0))
         crashed = row["status"] == "running"
         self.journal.note("run.resumed", {"after": "crash" if crashed else row["status"],
                                           "in_doubt": [s.key for s in handle.executor.history.in_doubt()]},

@@ -82,7 +82,7 @@ class RunExecutor:
     def __init__(self, run_id: str, graph: ProtocolGraph, plates: Mapping[str, Plate], cell: Cell,
                  journal: Journal, dispatcher: Dispatcher,
                  on_event: Callable[[str, str, str], None] | None = None,
-                 history: History | None = None) -> None:
+                 history: History | None = None, release_s: float = 0.0) -> None:
         self.run_id = run_id
         self.graph = graph
         self.plates = dict(plates)
@@ -97,6 +97,7 @@ class RunExecutor:
         self._target: _IterationTarget | None = None
         self._iteration_start: float | None = None
         self.history = history or History()
+        self.release_s = release_s
         self.counters.moves = self.history.moves
         self.transport = Transport(cell, dispatcher, journal, run_id, self._move_key)
 
@@ -116,6 +117,8 @@ class RunExecutor:
             RunFailed: a step failed for good, or a QC rejection with ``on_reject: fail``.
         """
         await self.transport.restore(self.plates.values(), self.history)
+        self._emit("restored", self.run_id)
+        await self.clock.sleep_until(self.release_s)
         try:
             await self._block(self.graph.steps, "")
         finally:
