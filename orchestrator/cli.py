@@ -115,7 +115,7 @@ def validate(
 
 @app.command()
 def run(
-    protocol: Annotated[Path, typer.Argument(help="protocol YAML file")],
+    protocol: Annotated[Path, typer.Argument(help="protocol or campaign YAML file")],
     workcell: WorkcellOpt = None,
     param: ParamOpt = None,
     clock: Annotated[str, typer.Option(help="virtual (simulation) or wall (hardware)")] = "virtual",
@@ -126,34 +126,71 @@ def run(
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log every step on the terminal")] = False,
 ) -> None:
-    """Run a protocol on the workcell and print a summary."""
+    """Run a protocol (or a campaign file of many runs) on the workcell and print a summary."""
     if clock not in ("virtual", "wall"):
         _die(f"--clock: expected 'virtual' or 'wall', got {clock!r}")
-    cell, graph = _load(protocol, workcell, param)
+    from orchestrator.campaign import is_campaign
+
+    campaign = is_campaign(protocol)
+    if campaign:
+        if param:
+            _die("-p applies to protocols; a campaign sets parameters per run in its file")
+        plan = _load_campaign(protocol, workcell)
+        graphs = [r.graph for r in plan.runs]
+    else:
+        cell, graph = _load(protocol, workcell, param)
+        graphs = [graph]
     from orchestrator import logs
     from orchestrator.console import ProgressView
-    from orchestrator.runner import run_protocol
+    from orchestrator.runner import run_campaign, run_protocol
 
     _mention_unfinished(db)
     who = operator or os.environ.get("CELLWRIGHT_OPERATOR") or os.environ.get("USER") or "unknown"
     log_file = log_dir / f"run-{os.getpid()}.jsonl"
     handle = logs.configure(log_file, "info" if verbose else "warning")
-    view = None if as_json or not sys.stderr.isatty() else ProgressView(graph)
+    view = None if as_json or not sys.stderr.isatty() else ProgressView(graphs)
     try:
         if view:
             view.start()
-        result = run_protocol(graph, workcell=cell, clock=clock, seed=seed, db=str(db), operator=who,
-                              on_event=view.on_event if view else None,
-                              on_start=view.on_start if view else None)
+        events = view.on_event if view else None
+        if campaign:
+            outcome = run_campaign(plan, clock=clock, seed=seed, db=str(db), operator=who, on_event=events,
+                                   on_start=view.on_start if view else None)
+        else:
+            result = run_protocol(graph, workcell=cell, clock=clock, seed=seed, db=str(db), operator=who,
+                                  on_event=events, on_start=view.on_start if view else None)
     finally:
         if view:
             view.stop()
         if handle:
             handle.close()
-    final_log = log_dir / f"{result.run_id}.jsonl"
+    first = outcome.runs[0].run_id if campaign else result.run_id
+    final_log = log_dir / f"{first}.jsonl"
     if log_file.exists():
         os.replace(log_file, final_log)
+    if campaign:
+        _finish_campaign({**outcome.summary(), "log": str(final_log)}, as_json)
     _finish({**result.summary, "db": str(db), "log": str(final_log)}, as_json)
+
+
+def _load_campaign(path: Path, workcell: Path | None) -> Any:
+    from drivers.errors import ConfigurationError
+    from orchestrator.campaign import load_campaign
+
+    try:
+        return load_campaign(path, workcell)
+    except ConfigurationError as exc:
+        _die(str(exc))
+
+
+def _finish_campaign(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        from orchestrator.console import print_campaign
+
+        print_campaign(summary)
+    raise typer.Exit({"completed": 0, "paused": 4}.get(summary["status"], 1))
 
 
 OperatorOpt = Annotated[Optional[str], typer.Option("--operator", help="your identity (env CELLWRIGHT_OPERATOR); required")]

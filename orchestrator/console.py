@@ -34,9 +34,10 @@ def expected_seconds(nodes: tuple[Node, ...]) -> float:
 class ProgressView:
     """A rich progress bar over simulated time, with the current step and deviations."""
 
-    def __init__(self, graph: ProtocolGraph) -> None:
+    def __init__(self, graphs: list[ProtocolGraph]) -> None:
         self.console = Console(stderr=True)
-        self.total = max(expected_seconds(graph.steps), 1.0)
+        self.total = max(max(expected_seconds(g.steps) for g in graphs), 1.0)
+        name = graphs[0].name if len(graphs) == 1 else f"{len(graphs)} runs"
         self.progress = Progress(
             TextColumn("[bold]{task.fields[run]}[/]"),
             BarColumn(),
@@ -46,7 +47,7 @@ class ProgressView:
             console=self.console,
             transient=False,
         )
-        self.task = self.progress.add_task("run", total=self.total, run=graph.name, day="0.00", step="starting")
+        self.task = self.progress.add_task("run", total=self.total, run=name, day="0.00", step="starting")
         self.engine: Any = None
 
     def start(self) -> None:
@@ -55,15 +56,16 @@ class ProgressView:
     def stop(self) -> None:
         self.progress.stop()
 
-    def on_start(self, engine: Any, run_id: str) -> None:
+    def on_start(self, engine: Any, run_ids: str | list[str]) -> None:
         self.engine = engine
-        self.progress.update(self.task, run=f"{run_id} {engine.runs[run_id].graph.name}")
+        if isinstance(run_ids, str):
+            self.progress.update(self.task, run=f"{run_ids} {engine.runs[run_ids].graph.name}")
 
     def on_event(self, run_id: str, kind: str, detail: str) -> None:
         now = self.engine.clock.now() if self.engine else 0.0
         fields: dict[str, Any] = {"day": f"{now / 86400:.2f}"}
         if kind == "step":
-            fields["step"] = detail
+            fields["step"] = f"{run_id} {detail}"
         elif kind == "deviation":
             self.console.print(f"[yellow]deviation[/] {detail}")
         elif kind == "step-failed":
@@ -110,3 +112,21 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(qt)
     for d in summary["deviations"][:10]:
         console.print(f"[yellow]deviation[/] {d['step']}: {d['kind']} — {d['detail']}")
+
+
+def print_campaign(summary: dict[str, Any]) -> None:
+    """Print a campaign's totals and one line per run."""
+    console = Console()
+    colour = {"completed": "green", "failed": "red"}.get(summary["status"], "yellow")
+    console.print(f"\n[bold]campaign {summary['campaign']}[/]: [{colour}]{summary['status']}[/] — "
+                  f"{summary['completed']}/{summary['runs']} runs completed, {summary['steps_done']} steps, "
+                  f"{summary['transport_moves']} plate moves, {summary['deviations']} deviations, "
+                  f"{(summary['sim_seconds'] or 0) / 86400:.2f} simulated days in {summary['wall_seconds']:.2f} s")
+    t = Table()
+    for col in ("run", "protocol", "status", "steps", "passages", "QC", "deviations"):
+        t.add_column(col)
+    for r in summary["run_summaries"]:
+        t.add_row(r["run_id"], r["protocol"], r["status"], str(r["steps_done"]), str(r["passages"]), r["qc_status"],
+                  str(len(r["deviations"])))
+    console.print(t)
+    console.print(f"database: {summary['db']}   log: {summary.get('log', '')}")

@@ -58,3 +58,10 @@ def configure(log_file: Path | None = None, console_level: str = "warning") -> T
     plr = logging.getLogger("pylabrobot")
     plr.setLevel(logging.WARNING)
     return handle
+
+
+def ensure_configured() -> None:
+    """When nothing configured logging (library use, tests, benchmarks): warnings and
+    errors only, readable, on stderr — never info lines on stdout."""
+    if not structlog.is_configured():
+        configure(None, "warning")

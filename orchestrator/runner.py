@@ -12,6 +12,7 @@ from typing import Any
 
 from drivers.clock import make_clock
 from drivers.errors import CellwrightError
+from orchestrator.campaign import Campaign, load_campaign
 from orchestrator.engine.dispatch import OperatorDesk
 from orchestrator.engine.engine import Engine
 from orchestrator.protocol import load_protocol
@@ -84,6 +85,70 @@ def run_protocol(
         the_clock.run(engine.execute([run_id]))
         wall = time.perf_counter() - started
         return RunResult(run_id, engine.summary(run_id, wall), str(db))
+    finally:
+        store.close()
+
+
+@dataclass
+class CampaignResult:
+    """What :func:`run_campaign` returns."""
+
+    name: str
+    runs: list[RunResult]
+    wall_seconds: float
+    db: str
+
+    def summary(self) -> dict[str, Any]:
+        """Campaign totals and one summary per run."""
+        statuses = [r.summary["status"] for r in self.runs]
+        worst = next((s for s in ("failed", "aborted", "paused") if s in statuses), "completed")
+        return {
+            "campaign": self.name,
+            "status": worst,
+            "runs": len(self.runs),
+            "completed": statuses.count("completed"),
+            "steps_done": sum(r.summary["steps_done"] for r in self.runs),
+            "steps_failed": sum(r.summary["steps_failed"] for r in self.runs),
+            "transport_moves": sum(r.summary["transport_moves"] for r in self.runs),
+            "deviations": sum(len(r.summary["deviations"]) for r in self.runs),
+            "sim_seconds": max((r.summary["sim_seconds"] or 0.0) for r in self.runs),
+            "wall_seconds": round(self.wall_seconds, 3),
+            "db": self.db,
+            "run_summaries": [r.summary for r in self.runs],
+        }
+
+
+def run_campaign(
+    campaign: str | Path | Campaign,
+    *,
+    workcell: str | Path | Workcell | None = None,
+    clock: str = "virtual",
+    seed: int = 0,
+    db: str | Path = ":memory:",
+    operator: str = "engine",
+    on_event: Callable[[str, str, str], None] | None = None,
+    on_start: Callable[[Engine, list[str]], None] | None = None,
+) -> CampaignResult:
+    """Execute every run of a campaign together on one workcell.
+
+    Raises:
+        ConfigurationError: the campaign, a protocol in it, or the workcell is invalid.
+    """
+    plan = campaign if isinstance(campaign, Campaign) else load_campaign(campaign, workcell)
+    the_clock = make_clock(clock)
+    store = Store(db, durability="normal" if the_clock.virtual else "full")
+    try:
+        label = f"R{store.query('SELECT COUNT(*) AS n FROM runs')[0]['n'] + 1:04d}"
+        engine = Engine(plan.workcell, store, the_clock, seed=seed, operator=operator, on_event=on_event,
+                        sim_state=sim_state_for(db, label) if the_clock.virtual else None)
+        ids = [engine.add_run(r.graph, campaign=plan.name, release_s=r.release_s, priority=r.priority)
+               for r in plan.runs]
+        if on_start is not None:
+            on_start(engine, ids)
+        started = time.perf_counter()
+        the_clock.run(engine.execute(ids))
+        wall = time.perf_counter() - started
+        return CampaignResult(plan.name, [RunResult(r, engine.summary(r, wall), str(db)) for r in ids], wall, str(db))
     finally:
         store.close()
 

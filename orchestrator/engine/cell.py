@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from drivers.actions import catalogue
 from drivers.base import Instrument, SupportsOutcomeQuery
 from drivers.clock import Clock
 from drivers.context import current_step
@@ -108,6 +109,8 @@ class Cell:
         self.states: dict[str, InstrumentState] = {}
         self.sites: dict[str, Site] = {}
         self._calls: dict[str, int] = {}
+        # One physical action at a time per instrument (its config ``capacity`` if it has one).
+        self.locks: dict[str, asyncio.Semaphore] = {}
         self.plates_out = Site("plates-out", workcell.plates_out)
         self.incubator = workcell.incubator
         self.movers = workcell.of_class("plate_mover")
@@ -117,6 +120,8 @@ class Cell:
             self.instruments[name] = inst.driver.build(inst.mode, inst.config, ctx)
             self.states[name] = InstrumentState(name, listener)
             self.sites[name] = Site(name, inst.nests)
+            concurrent = getattr(inst.config, "capacity", 1)
+            self.locks[name] = asyncio.Semaphore(concurrent if isinstance(concurrent, int) else 1)
 
     async def connect(self) -> None:
         """Connect every instrument (in file order).
@@ -161,6 +166,19 @@ class Cell:
         state = self.states[instrument]
         if timeout is None:
             timeout = 2 * driver.duration_of(action, **args) + 120.0
+        if self._physical(instrument, action):
+            async with self.locks[instrument]:
+                return await self._call(instrument, action, method, args, timeout, idempotency)
+        return await self._call(instrument, action, method, args, timeout, idempotency)
+
+    def _physical(self, instrument: str, action: str) -> bool:
+        info = catalogue().get(f"{self.workcell.instruments[instrument].instrument_class}.{action}")
+        return info is None or info.physical
+
+    async def _call(self, instrument: str, action: str, method: Any, args: Mapping[str, Any], timeout: float,
+                    idempotency: str | None) -> Any:
+        driver = self.instruments[instrument]
+        state = self.states[instrument]
         self._begin(instrument)
         token = current_step.set(idempotency)
         try:

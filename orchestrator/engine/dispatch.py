@@ -149,6 +149,8 @@ class Dispatcher:
                 result = await self.cell.invoke(instrument, action, args, timeout, idempotency)
             except (InstrumentError, StateError) as exc:
                 kind = exc.kind if isinstance(exc, InstrumentError) else "state"
+                log.warning("step failed", run_id=run_id, step=key, device=instrument, action=action,
+                            attempt=attempt, sim_time=clock.now(), error=str(exc), kind=kind)
                 fields.update(error=f"{type(exc).__name__}: {exc}", end=clock.now())
                 step.error(reason=kind)
                 step.recover()
@@ -191,6 +193,8 @@ class Dispatcher:
                 raise RunFailed(f"step {key}: {exc}") from exc
             fields.update(end=clock.now(), result=_result_record(result), error=None)
             step.finish()
+            log.info("step done", run_id=run_id, step=key, device=instrument, action=action, attempt=attempt,
+                     sim_time=clock.now(), seconds=clock.now() - start)
             return Outcome("done", result, start, clock.now())
 
     async def _ask_person(self, run_id: str, key: str, step: StepState, question: str) -> str:

@@ -19,6 +19,7 @@ import structlog
 from drivers.clock import Clock
 from drivers.errors import CellwrightError, InstrumentError
 from drivers.labware import Plate, labware_model
+from orchestrator import logs
 from orchestrator.engine.cell import Cell
 from orchestrator.engine.control import RunAborted, RunPaused
 from orchestrator.engine.dispatch import Dispatcher, OperatorDesk, OperatorNeeded, RunFailed
@@ -64,6 +65,7 @@ class Engine:
                  operator: str = "engine", desk: OperatorDesk | None = None,
                  on_event: EventListener | None = None, sim_state: str | None = None,
                  shared: dict[str, Any] | None = None) -> None:
+        logs.ensure_configured()
         self.workcell = workcell
         self.store = store
         self.clock = clock
@@ -94,6 +96,7 @@ class Engine:
 
     def _run_changed(self, model: RunState, source: str, dest: str, reason: str) -> None:
         self.journal.run_transition(model.run_id, source, dest, self.clock.now(), reason=reason)
+        log.info("run " + dest, run_id=model.run_id, sim_time=self.clock.now(), reason=reason)
         self._emit(model.run_id, "run", dest)
 
     # -- runs ------------------------------------------------------------------------
