@@ -230,7 +230,7 @@ def _finish(summary: dict[str, Any], as_json: bool) -> None:
 
 @app.command()
 def resume(
-    run_id: Annotated[Optional[str], typer.Argument(help="run to continue (default: every unfinished run)")] = None,
+    run_id: Annotated[Optional[str], typer.Argument(help="run to continue (default: every unfinished run, together)")] = None,
     db: DbOpt = DEFAULT_DB,
     workcell: WorkcellOpt = None,
     operator: OperatorOpt = None,
@@ -244,7 +244,7 @@ def resume(
     """
     from drivers.errors import CellwrightError
     from orchestrator.protocol import ProtocolErrors
-    from orchestrator.runner import resume_run, unfinished_runs
+    from orchestrator.runner import CampaignResult, resume_runs, unfinished_runs
 
     who = _operator(operator)
     store = _open_store(db)
@@ -253,13 +253,14 @@ def resume(
     if not todo:
         typer.echo(f"{db}: no unfinished runs")
         raise typer.Exit(0)
-    if len(todo) > 1:
-        _die(f"{db}: several unfinished runs ({', '.join(todo)}); name the one to resume")
     try:
-        result = resume_run(todo[0], db=db, workcell=workcell, operator=who)
+        results = resume_runs(todo, db=db, workcell=workcell, operator=who)
     except (CellwrightError, ProtocolErrors) as exc:
         _die(str(exc))
-    _finish({**result.summary, "db": str(db)}, as_json)
+    if len(results) == 1:
+        _finish({**results[0].summary, "db": str(db)}, as_json)
+    wall = max((r.summary["wall_seconds"] or 0.0) for r in results)
+    _finish_campaign(CampaignResult("resumed", results, wall, str(db)).summary(), as_json)
 
 
 def _request(run_id: str, action: str, db: Path, operator: str | None, reason: str, step: str | None = None) -> None:

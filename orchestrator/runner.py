@@ -141,8 +141,9 @@ def run_campaign(
         label = f"R{store.query('SELECT COUNT(*) AS n FROM runs')[0]['n'] + 1:04d}"
         engine = Engine(plan.workcell, store, the_clock, seed=seed, operator=operator, on_event=on_event,
                         sim_state=sim_state_for(db, label) if the_clock.virtual else None)
-        ids = [engine.add_run(r.graph, campaign=plan.name, release_s=r.release_s, priority=r.priority)
-               for r in plan.runs]
+        with store.atomic():  # a campaign is recorded whole or not at all
+            ids = [engine.add_run(r.graph, campaign=plan.name, release_s=r.release_s, priority=r.priority)
+                   for r in plan.runs]
         if on_start is not None:
             on_start(engine, ids)
         started = time.perf_counter()
@@ -167,47 +168,64 @@ def created_payload(store: Store, run_id: str) -> dict[str, Any]:
     return dict(json.loads(rows[0]["payload"]))
 
 
-def resume_run(
-    run_id: str,
+def resume_runs(
+    run_ids: list[str],
     *,
     db: str | Path,
     workcell: str | Path | Workcell | None = None,
     operator: str,
     on_event: Callable[[str, str, str], None] | None = None,
-    on_start: Callable[[Engine, str], None] | None = None,
     shared: dict[str, Any] | None = None,
-) -> RunResult:
-    """Continue an unfinished run from its journal (after a crash, pause or operator wait).
+) -> list[RunResult]:
+    """Continue unfinished runs from their journal (after a crash, pause or operator wait),
+    together in one engine: runs started together share instruments and a simulated world.
 
-    The protocol is re-read from its recorded path and must be unchanged (same
-    content hash); the workcell, seed and clock are those recorded at the start, and a
-    virtual clock continues from the run's last recorded time.
+    Each protocol is re-read from its recorded path and must be unchanged (same content
+    hash); the workcell, seed and clock are those recorded at the start, and a virtual
+    clock continues from the runs' last recorded time.
 
     Raises:
-        CellwrightError: unknown or finished run, changed protocol, unreadable workcell.
+        CellwrightError: unknown or finished run, changed protocol, unreadable workcell,
+            or runs that were not started together.
     """
     store = Store(db)
     try:
-        row = store.run(run_id)
-        if row is None:
-            raise CellwrightError(f"no run {run_id!r} in {db}")
-        created = created_payload(store, run_id)
-        cell = workcell if isinstance(workcell, Workcell) else load_workcell(workcell or created.get("workcell_source"))
-        graph = load_protocol(row["source"], json.loads(row["parameters"]), workcell=cell)
-        last = store.query("SELECT MAX(sim_time) AS t FROM events WHERE run_id = ?", (run_id,))[0]["t"] or 0.0
-        origin = datetime.fromisoformat(row["origin"])
-        if row["clock"] == "virtual":
-            the_clock = make_clock("virtual", origin, start=last)
+        rows, created = [], []
+        for run_id in run_ids:
+            row = store.run(run_id)
+            if row is None:
+                raise CellwrightError(f"no run {run_id!r} in {db}")
+            rows.append(row)
+            created.append(created_payload(store, run_id))
+        first, meta = rows[0], created[0]
+        for row, c in zip(rows, created):
+            if (c.get("sim_state"), c.get("workcell_source"), row["seed"], row["clock"]) != (
+                    meta.get("sim_state"), meta.get("workcell_source"), first["seed"], first["clock"]):
+                raise CellwrightError(f"runs {first['run_id']} and {row['run_id']} were not started together; "
+                                      f"resume them one at a time")
+        cell = workcell if isinstance(workcell, Workcell) else load_workcell(workcell or meta.get("workcell_source"))
+        graphs = [load_protocol(r["source"], json.loads(r["parameters"]), workcell=cell) for r in rows]
+        marks = ", ".join("?" * len(run_ids))
+        last = store.query(f"SELECT MAX(sim_time) AS t FROM events WHERE run_id IN ({marks})", tuple(run_ids))
+        origin = datetime.fromisoformat(first["origin"])
+        if first["clock"] == "virtual":
+            the_clock = make_clock("virtual", origin, start=last[0]["t"] or 0.0)
         else:
             the_clock = make_clock("wall", origin, start=(datetime.now(timezone.utc) - origin).total_seconds())
-        engine = Engine(cell, store, the_clock, seed=row["seed"], operator=operator, on_event=on_event,
-                        sim_state=created.get("sim_state"), shared=shared)
-        engine.resume_run(run_id, graph)
-        if on_start is not None:
-            on_start(engine, run_id)
+        engine = Engine(cell, store, the_clock, seed=first["seed"], operator=operator, on_event=on_event,
+                        sim_state=meta.get("sim_state"), shared=shared)
+        for run_id, graph in zip(run_ids, graphs):
+            engine.resume_run(run_id, graph)
         started = time.perf_counter()
-        the_clock.run(engine.execute([run_id]))
+        the_clock.run(engine.execute(list(run_ids)))
         wall = time.perf_counter() - started
-        return RunResult(run_id, engine.summary(run_id, wall), str(db))
+        return [RunResult(r, engine.summary(r, wall), str(db)) for r in run_ids]
     finally:
         store.close()
+
+
+def resume_run(run_id: str, *, db: str | Path, workcell: str | Path | Workcell | None = None, operator: str,
+               on_event: Callable[[str, str, str], None] | None = None,
+               shared: dict[str, Any] | None = None) -> RunResult:
+    """Continue one unfinished run (see :func:`resume_runs`)."""
+    return resume_runs([run_id], db=db, workcell=workcell, operator=operator, on_event=on_event, shared=shared)[0]

@@ -60,8 +60,9 @@ def plan(problem: Problem, *, time_limit: float = 1.0, seed: int = 0, use_cpsat:
 
     Args:
         problem: The problem (validated first).
-        time_limit: Improvement budget of the constructive planner, seconds (the first
-            construction always completes; it is about linear in the number of operations).
+        time_limit: Budget of the constructive planner in seconds, analysis included (the
+            first construction always completes, even past it; its cost is about linear in
+            the number of operations).
         seed: Random seed; with ``iterations`` set the constructive result is deterministic.
         use_cpsat: Also run CP-SAT, warm-started from the best schedule so far.
         cpsat_time_limit: CP-SAT wall-time limit in seconds (default ``time_limit``).
@@ -87,7 +88,8 @@ def plan(problem: Problem, *, time_limit: float = 1.0, seed: int = 0, use_cpsat:
     lb = lower_bound(problem, feas) if not feas.infeasible else math.inf
     has_targets = bool(tmap) or any(o.target is not None for o in problem.operations)
     prep = prepare(problem, feas, tmap)
-    best = construct(prep, time_limit=0.0 if feas.infeasible else time_limit, seed=seed,
+    budget = max(0.0, time_limit - (time.perf_counter() - t0) - 0.01)  # keep time to validate
+    best = construct(prep, time_limit=0.0 if feas.infeasible else budget, seed=seed,
                      iterations=0 if feas.infeasible else iterations, target_weight=target_weight,
                      lower_bound=0.0 if has_targets or not math.isfinite(lb) else lb)
     notes = list(best.notes)

@@ -81,6 +81,7 @@ class Store:
 
     def __init__(self, path: str | Path, durability: str = "normal") -> None:
         self.path = str(path)
+        self._depth = 0
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         try:
@@ -111,7 +112,15 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        if self._depth:  # inside atomic(): one outer transaction
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
         self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield
         except BaseException:
@@ -119,6 +128,21 @@ class Store:
             raise
         else:
             self.conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Group several appends into one transaction: all of them are written, or none.
+
+        Raises:
+            StoreError: the transaction could not be written.
+        """
+        try:
+            with self._transaction():
+                yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc}") from None
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
