@@ -105,12 +105,15 @@ class Engine:
         return f"R{count + 1:04d}"
 
     def add_run(self, graph: ProtocolGraph, *, campaign: str | None = None, plate_prefix: str | None = None,
-                release_s: float = 0.0, priority: int = 0) -> str:
+                release_s: float = 0.0, priority: int = 0, plan: Mapping[str, float] | None = None,
+                plan_note: str = "") -> str:
         """Record a new run of ``graph`` (validated and planned) and prepare its executor.
 
         Args:
             release_s: earliest clock time of its first step.
             priority: higher wins when runs contend for an instrument.
+            plan: planned start (clock s) per step key, from the planner.
+            plan_note: how the plan was made (journaled with the run's ``planned`` transition).
 
         Returns:
             The new run id.
@@ -126,13 +129,17 @@ class Engine:
             "origin": self.clock.datetime_at(0.0).isoformat(), "campaign": campaign,
             "release_s": release_s, "priority": priority,
         }, actor=self.operator)
-        handle = self._attach(run_id, graph, "created", plate_prefix, release_s=release_s, priority=priority)
+        handle = self._attach(run_id, graph, "created", plate_prefix, release_s=release_s, priority=priority,
+                              plan=plan)
         handle.state.validate(reason="protocol and workcell validated")
-        handle.state.plan(reason="sequential plan: each step at its earliest allowed time")
+        if plan:
+            self.journal.note("run.plan", {"starts": dict(plan)}, run_id=run_id, sim_time=self.clock.now())
+        handle.state.plan(reason=plan_note or "no planner: each step at its earliest allowed time")
         return run_id
 
     def _attach(self, run_id: str, graph: ProtocolGraph, status: str, plate_prefix: str | None = None,
-                resume: bool = False, release_s: float = 0.0, priority: int = 0) -> RunHandle:
+                resume: bool = False, release_s: float = 0.0, priority: int = 0,
+                plan: Mapping[str, float] | None = None) -> RunHandle:
         plates = {
             name: Plate(id=f"{plate_prefix or run_id}.{name}", model=labware_model(decl.model),
                         cell_line=decl.cell_line, cell_type=decl.cell_type,
@@ -142,7 +149,7 @@ class Engine:
         history = load_history(self.store, run_id) if resume else None
         state = RunState(run_id, self._run_changed, initial=status)
         executor = RunExecutor(run_id, graph, plates, self.cell, self.journal, self.dispatcher, self._emit, history,
-                               release_s=release_s)
+                               release_s=release_s, plan=plan)
         for plate in plates.values():
             for site in (*self.cell.sites.values(), self.cell.plates_out):
                 site.priority[plate.id] = priority

@@ -77,12 +77,17 @@ class RunExecutor:
     Args:
         plates: labware name -> plate handle.
         on_event: progress listener ``(run_id, kind, detail)``.
+        history: what the run already did (resume).
+        release_s: earliest clock time of the first step.
+        plan: planned start (clock s) per step key; a planned step starts then (or as
+            soon after as its lags allow), an unplanned one at its earliest time.
     """
 
     def __init__(self, run_id: str, graph: ProtocolGraph, plates: Mapping[str, Plate], cell: Cell,
                  journal: Journal, dispatcher: Dispatcher,
                  on_event: Callable[[str, str, str], None] | None = None,
-                 history: History | None = None, release_s: float = 0.0) -> None:
+                 history: History | None = None, release_s: float = 0.0,
+                 plan: Mapping[str, float] | None = None) -> None:
         self.run_id = run_id
         self.graph = graph
         self.plates = dict(plates)
@@ -98,6 +103,7 @@ class RunExecutor:
         self._iteration_start: float | None = None
         self.history = history or History()
         self.release_s = release_s
+        self.plan: dict[str, float] = dict(plan or {})
         self.counters.moves = self.history.moves
         self.transport = Transport(cell, dispatcher, journal, run_id, self._move_key)
 
@@ -276,7 +282,10 @@ class RunExecutor:
         instrument = past.instrument if past is not None and past.instrument else self._instrument_for(node, plate)
         earliest, deadline, which = self._window(node)
         target = self._target
-        if target is not None:
+        planned = self.plan.get(key)
+        if planned is not None:  # the planner chose this start (within every window)
+            earliest = max(earliest, planned)
+        elif target is not None:
             earliest = max(earliest, target.ideal)
         lead = self.transport.estimate_bring(plate, instrument) if plate is not None else 0.0
         await self._wait_until(earliest, lead)

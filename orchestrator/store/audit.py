@@ -270,18 +270,17 @@ class _Chain:
         rows, r = self.rows, self.rows[i]
         true = r.seq + self.offset
         nxt = rows[i + 1] if i + 1 < len(rows) else None
-        if self.recorded is not None and true > self.recorded[0] and (i == 0 or rows[i - 1].seq + self.offset
-                                                                      >= self.recorded[0]):
-            self.add(r.seq, "inserted",
-                     f"record seq {r.seq} {_describe(r)} comes after the recorded chain head (seq {self.recorded[0]}, "
-                     f"hash {_short(self.recorded[1])}): it was added outside the journal"
-                     + ("" if self_ok else " and its hash does not match its content"))
+        if self_ok and self.beyond_head(i):
+            self.report_beyond_head(r, self_ok)
             return
         if r.seq < expected_seq:  # only possible at the start: seq <= 0
             self.add(r.seq, "inserted", f"record seq {r.seq} {_describe(r)} precedes the first record (seq 1): forged")
             self.skip.add(i + 1)
             return
         if r.seq > expected_seq:
+            if self.beyond_head(i):
+                self.report_beyond_head(r, self_ok)
+                return
             missing = f"seq {expected_seq}" if r.seq == expected_seq + 1 else f"seq {expected_seq}–{r.seq - 1}"
             j = self.by_hash.get(r.prev_hash)
             if j is not None and j != i - 1 and r.prev_hash != GENESIS:
@@ -316,20 +315,23 @@ class _Chain:
                  f"record seq {p.seq} {_describe(p)} was altered and its hash recomputed: seq {r.seq} recorded "
                  f"prev_hash {_short(r.prev_hash)}, but seq {p.seq} now hashes to {_short(p.hash)}")
 
+    def beyond_head(self, i: int) -> bool:
+        """Record i is the first one numbered after the recorded chain head."""
+        if self.recorded is None:
+            return False
+        hs = self.recorded[0]
+        return self.rows[i].seq + self.offset > hs and (i == 0 or self.rows[i - 1].seq + self.offset <= hs)
+
+    def report_beyond_head(self, r: _Event, self_ok: bool) -> None:
+        assert self.recorded is not None
+        self.add(r.seq, "inserted",
+                 f"record seq {r.seq} {_describe(r)} comes after the recorded chain head (seq {self.recorded[0]}, "
+                 f"hash {_short(self.recorded[1])}): it was added outside the journal"
+                 + ("" if self_ok else " and its hash does not match its content"))
+
     def classify_content(self, i: int, r: _Event, true: int, nxt: _Event | None, expected_prev: str) -> None:
         rows = self.rows
-        # (1) the successor links past this record: it was put in between.
-        if nxt is not None and nxt.prev_hash == expected_prev:
-            shifted = self.ok_at(i + 1, true) and not self.ok_at(i + 1, true + 1)
-            self.add(r.seq, "inserted",
-                     f"record seq {r.seq} {_describe(r)} does not fit between its neighbours: its hash does not match "
-                     f"its content and seq {nxt.seq} links past it to seq {rows[i - 1].seq if i else 0}"
-                     + (" (the later records were renumbered to make room)" if shifted else ""))
-            if shifted:
-                self.offset -= 1
-            self.skip.add(i + 1)
-            return
-        # (2) the content is a genuine record written under another sequence number.
+        # (1) the content is a genuine record written under another sequence number.
         origin = self.origin_of(i, true)
         if origin is not None:
             if origin > true:
@@ -354,6 +356,20 @@ class _Chain:
                      f"record seq {first.seq} {_describe(first)} was inserted (with a recomputed hash) and the later "
                      f"records renumbered: seq {r.seq} holds the record written as seq {origin}")
             self.offset -= n
+            return
+        # (2) the successor links past this record: it was put in between.
+        if nxt is not None and nxt.prev_hash == expected_prev:
+            shifted = self.ok_at(i + 1, true) and not self.ok_at(i + 1, true + 1)
+            self.add(r.seq, "inserted",
+                     f"record seq {r.seq} {_describe(r)} does not fit between its neighbours: its hash does not match "
+                     f"its content and seq {nxt.seq} links past it to seq {rows[i - 1].seq if i else 0}"
+                     + (" (the later records were renumbered to make room)" if shifted else ""))
+            if shifted:
+                self.offset -= 1
+            self.skip.add(i + 1)
+            return
+        if self.beyond_head(i):
+            self.report_beyond_head(r, False)
             return
         # (3) the content belongs to another position whose chain columns stayed in place.
         for j, o in enumerate(rows):
