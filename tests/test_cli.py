@@ -1,0 +1,83 @@
+"""The `cellwright` command as a user meets it: exit codes, located errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BAD = ROOT / "tests" / "protocol" / "bad"
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CELLWRIGHT")}
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=120, env={**base, **(env or {})})
+
+
+@pytest.mark.parametrize("bad", sorted(p.name for p in BAD.glob("*.yaml")))
+def test_validate_bad_protocols_exit_2_located_no_traceback(bad, tmp_path):
+    out = cli("validate", str(BAD / bad), cwd=tmp_path)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr + out.stdout
+    first = out.stderr.splitlines()[0]
+    path, line, col, _ = first.split(":", 3)
+    assert path.endswith(".yaml") and line.isdigit() and col.isdigit()
+
+
+def test_validate_good_protocol(tmp_path):
+    out = cli("validate", str(ROOT / "protocols" / "ipsc-maintenance.yaml"), "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["valid"] is True
+
+
+def test_bad_override_and_bad_workcell(tmp_path):
+    out = cli("validate", str(ROOT / "protocols" / "ipsc-maintenance.yaml"), "-p", "days=abc", cwd=tmp_path)
+    assert out.returncode == 2 and "days" in out.stderr and "Traceback" not in out.stderr
+    wc = tmp_path / "wc.yaml"
+    wc.write_text("workcell: x\ninstruments:\n  lh: {class: liquid_handler, driver: sim.liquid_handlr}\n")
+    out = cli("validate", str(ROOT / "protocols" / "ipsc-maintenance.yaml"), "--workcell", str(wc), cwd=tmp_path)
+    assert out.returncode == 2
+    assert f"{wc}:3:" in out.stderr and "did you mean sim.liquid_handler" in out.stderr
+    assert "needs an incubator" in out.stderr
+
+
+def test_run_json_summary_fields(tmp_path):
+    out = cli("run", str(ROOT / "protocols" / "ipsc-maintenance.yaml"), "-p", "days=3", "--db", "r.db", "--json",
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    for field in ("status", "steps_done", "steps_failed", "sim_seconds", "wall_seconds", "qc", "measurements"):
+        assert field in summary
+    assert summary["status"] == "completed"
+    assert (tmp_path / "r.db").exists() and Path(tmp_path / summary["log"]).exists()
+
+
+def test_operator_commands_need_identity(tmp_path):
+    cli("run", str(ROOT / "protocols" / "ipsc-maintenance.yaml"), "-p", "days=1", "--db", "r.db", "--json",
+        cwd=tmp_path)
+    out = cli("pause", "R0001", "--db", "r.db", cwd=tmp_path)
+    assert out.returncode == 2 and "anonymous" in out.stderr
+    out = cli("abort", "R0001", "--db", "r.db", "--reason", "x", cwd=tmp_path, env={"CELLWRIGHT_OPERATOR": "alice"})
+    assert out.returncode == 2 and "completed" in out.stderr  # a finished run cannot be changed
+
+
+def test_status_and_missing_db(tmp_path):
+    out = cli("status", "--db", "nope.db", cwd=tmp_path)
+    assert out.returncode == 2 and "no such database" in out.stderr
+    cli("run", str(ROOT / "protocols" / "ipsc-maintenance.yaml"), "-p", "days=1", "--db", "r.db", "--json",
+        cwd=tmp_path)
+    out = cli("status", "--db", "r.db", "--json", cwd=tmp_path)
+    assert json.loads(out.stdout)[0]["status"] == "completed"
+
+
+def test_drivers_listing(tmp_path):
+    out = cli("drivers", "--json", cwd=tmp_path)
+    names = {d["name"]: d for d in json.loads(out.stdout)}
+    for cls in ("liquid_handler", "incubator", "plate_reader", "imager", "cell_counter", "plate_mover"):
+        assert names[f"sim.{cls}"]["class"] == cls and names[f"sim.{cls}"]["simulator"]
