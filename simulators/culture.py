@@ -16,7 +16,6 @@ plate's numbers do not depend on what happens to other plates.
 from __future__ import annotations
 
 import math
-import os
 import pickle
 import random
 from pathlib import Path
@@ -116,34 +115,44 @@ class CultureModel:
 
     # -- the physical world outlives the control software ------------------------------
     def record_effect(self, device: str, action: str, plate_id: str | None) -> None:
-        """Log one physical effect with the engine step it belonged to, then persist.
+        """Log one physical effect with the engine step it belonged to, and persist the
+        plate's new state (when a state file is set).
 
         The log is how tests prove that no step's physical effect happened twice.
         """
-        self.effects.append({"t": self.clock.now(), "device": device, "action": action, "plate": plate_id,
-                             "step": current_step.get()})
-        self.persist()
+        effect = {"t": self.clock.now(), "device": device, "action": action, "plate": plate_id,
+                  "step": current_step.get()}
+        self.effects.append(effect)
+        if self.state_path is not None:
+            self.persist(plate_id, effect)
 
-    def persist(self) -> None:
-        """Write the world to :attr:`state_path` (atomically), when one is set."""
+    def persist(self, plate_id: str | None = None, effect: dict[str, Any] | None = None) -> None:
+        """Append the state of ``plate_id`` (all plates when None), every location and
+        ``effect`` to :attr:`state_path`: an append-only log, one length-prefixed pickle
+        per record, so a crash mid-write loses at most that record."""
         if self.state_path is None:
             return
-        state = {"plates": self.plates, "where": self.locations.where, "draws": self._draws,
-                 "effects": self.effects, "seed": self.rng_seed}
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(tmp, self.state_path)
+        ids = list(self.plates) if plate_id is None else [plate_id] if plate_id in self.plates else []
+        record = {
+            "plates": {p: self.plates[p] for p in ids},
+            "where": dict(self.locations.where),
+            "draws": {k: n for k, n in self._draws.items() if plate_id is None or k[0] == plate_id},
+            "effect": effect,
+        }
+        blob = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        with self.state_path.open("ab") as fh:
+            fh.write(len(blob).to_bytes(8, "little") + blob)
 
     def restore(self, path: Path) -> None:
-        """Load a world persisted by :meth:`persist` (plates, locations, draws, effects).
-
-        Claims and reservations are not restored: nothing is moving after a restart.
-        """
-        state = pickle.loads(path.read_bytes())  # written by this class only, never user input
-        self.plates = state["plates"]
-        self.locations.where = dict(state["where"])
-        self._draws = state["draws"]
-        self.effects = state["effects"]
+        """Rebuild the world from a log written by :meth:`persist` (plates, locations,
+        draws, effects). Claims and reservations are not restored: nothing is moving
+        after a restart."""
+        for record in read_state_log(path):
+            self.plates.update(record["plates"])
+            self.locations.where = dict(record["where"])
+            self._draws.update(record["draws"])
+            if record["effect"] is not None:
+                self.effects.append(record["effect"])
 
     # -- plates and randomness ---------------------------------------------------------
     def plate(self, plate: Plate | str) -> PlateCulture:
@@ -398,6 +407,25 @@ class CultureModel:
             pc.dead = [v + d for v, d in zip(pc.viable, pc.dead)]
             pc.viable = [0.0] * len(pc.viable)
         pc.history.append((now, f"added {volume_ul:g} µL {key}"))
+
+
+def read_state_log(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a world log written by :meth:`CultureModel.persist`; a torn last
+    record (the process died while writing it) is ignored."""
+    data = Path(path).read_bytes() if Path(path).exists() else b""
+    records, at = [], 0
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at:at + 8], "little")
+        if at + 8 + size > len(data):
+            break
+        records.append(pickle.loads(data[at + 8:at + 8 + size]))  # our own log, never user input
+        at += 8 + size
+    return records
+
+
+def load_effect_log(state_path: str | Path) -> list[dict[str, Any]]:
+    """Every physical effect logged in a persisted world, in order."""
+    return [r["effect"] for r in read_state_log(state_path) if r["effect"] is not None]
 
 
 def culture_of(ctx: DriverContext) -> CultureModel:

@@ -7,19 +7,18 @@ of crashes and resumes, the log shows whether a step's effect happened more than
 
 from __future__ import annotations
 
-import pickle
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from drivers.actions import catalogue
+from simulators.culture import load_effect_log
 
 
 def load_effects(path: str | Path) -> list[dict[str, Any]]:
-    """The effect log persisted with a simulated world (see ``CultureModel.persist``)."""
-    state = pickle.loads(Path(path).read_bytes())  # our own file, written by CultureModel.persist
-    return list(state["effects"])
+    """The effect log persisted beside a simulated world (``path`` is the world's file)."""
+    return load_effect_log(path)
 
 
 def recovery_class(instrument_class_of: Mapping[str, str], device: str, action: str) -> str:

@@ -106,7 +106,8 @@ class Dispatcher:
     async def run(self, run_id: str, key: str, static_key: str, instrument: str, action: str,
                   args: Mapping[str, Any], *, kind: str = "action", timeout: float | None = None,
                   rules: Mapping[str, RecoveryRule] | None = None, planned_start: float | None = None,
-                  journal_args: Mapping[str, Any] | None = None, first_attempt: int = 1) -> Outcome:
+                  journal_args: Mapping[str, Any] | None = None, first_attempt: int = 1,
+                  on_done: Callable[[Any], None] | None = None) -> Outcome:
         """Execute one action with recovery.
 
         Args:
@@ -116,6 +117,9 @@ class Dispatcher:
                 action's recovery class.
             first_attempt: attempt number of the first call (> 1 when an in-doubt
                 step is done again after a restart).
+            on_done: called with the result inside the outcome's transaction, so what it
+                records (measurements, verdicts, a new plate location) is written
+                together with the outcome or not at all.
         Raises:
             RunFailed: the rules say fail, or an operator chose fail.
         """
@@ -126,16 +130,15 @@ class Dispatcher:
         redo = first_attempt > 1
         step = StepState(key, self._listener(run_id, static_key, kind, fields), initial="retrying" if redo else "pending")
         try:
-            if not redo:
-                step.ready()
             return await self._attempts(run_id, key, step, fields, instrument, action, info, args, timeout, rules,
-                                        first_attempt)
+                                        first_attempt, on_done)
         finally:
             step.close()
 
     async def _attempts(self, run_id: str, key: str, step: StepState, fields: dict[str, Any], instrument: str,
                         action: str, info: ActionInfo, args: Mapping[str, Any], timeout: float | None,
-                        rules: Mapping[str, RecoveryRule] | None, first_attempt: int) -> Outcome:
+                        rules: Mapping[str, RecoveryRule] | None, first_attempt: int,
+                        on_done: Callable[[Any], None] | None) -> Outcome:
         clock = self.cell.clock
         attempt = first_attempt - 1
         retries_used = 0
@@ -144,7 +147,10 @@ class Dispatcher:
             start = clock.now()
             idempotency = f"{run_id}:{key}:{attempt}"
             fields.update(attempt=attempt, idempotency=idempotency, start=start)
-            step.start()
+            with self.journal.store.atomic():  # "ready" and the intent: one write
+                if step.state == "pending":
+                    step.ready()
+                step.start()
             try:
                 result = await self.cell.invoke(instrument, action, args, timeout, idempotency)
             except (InstrumentError, StateError) as exc:
@@ -192,7 +198,10 @@ class Dispatcher:
                 step.give_up(reason=str(exc))
                 raise RunFailed(f"step {key}: {exc}") from exc
             fields.update(end=clock.now(), result=_result_record(result), error=None)
-            step.finish()
+            with self.journal.store.atomic():  # the outcome and what it produced: one write
+                step.finish()
+                if on_done is not None:
+                    on_done(result)
             log.info("step done", run_id=run_id, step=key, device=instrument, action=action, attempt=attempt,
                      sim_time=clock.now(), seconds=clock.now() - start)
             return Outcome("done", result, start, clock.now())

@@ -101,6 +101,7 @@ class RunExecutor:
         self.counters = RunCounters()
         self._target: _IterationTarget | None = None
         self._iteration_start: float | None = None
+        self._rejected: dict[str, list[str]] = {}
         self.history = history or History()
         self.release_s = release_s
         self.plan: dict[str, float] = dict(plan or {})
@@ -297,7 +298,8 @@ class RunExecutor:
         outcome = await self.dispatcher.run(self.run_id, key, node.key, instrument, node.action, args,
                                             timeout=node.timeout_s, rules=node.on_error or None,
                                             planned_start=earliest, journal_args=record,
-                                            first_attempt=first_attempt)
+                                            first_attempt=first_attempt,
+                                            on_done=lambda result: self._record_result(node, key, result))
         start = outcome.start if outcome.start is not None else self.clock.now()
         if target is not None:
             self._target = None
@@ -314,8 +316,7 @@ class RunExecutor:
             return
         self.counters.steps_done += 1
         self.last_end[node.key] = outcome.end if outcome.end is not None else self.clock.now()
-        if outcome.result is not None and hasattr(outcome.result, "fields"):
-            self._record_result(node, key, outcome.result)
+        self._judge(node, key)
 
     def _replay(self, node: ActionNode, key: str, past: StepRecord) -> None:
         """Account for a step the history shows finished: restore its result, do not run it."""
@@ -334,6 +335,8 @@ class RunExecutor:
         # measurement or verdicts were: record what is missing, so no result is lost.
         self._record_result(node, key, restored, measurement=key not in self.history.measured,
                             verdicts=key not in self.history.judged)
+        if key in self.history.judged:
+            self._rejected.pop(key, None)  # judged before the crash: deviations already recorded
 
     async def _to_site(self, plate: Plate, instrument: str) -> None:
         site = self.cell.sites[instrument]
@@ -347,6 +350,9 @@ class RunExecutor:
 
     def _record_result(self, node: ActionNode, key: str, result: Any, measurement: bool = True,
                        verdicts: bool = True) -> None:
+        """Record a result's measurement and QC verdicts; rejections are acted on by :meth:`_judge`."""
+        if result is None or not hasattr(result, "fields"):
+            return
         now = self.clock.now()
         fields: dict[str, float] = result.fields()
         name = node.save or node.id
@@ -354,16 +360,23 @@ class RunExecutor:
             self.journal.measurement(self.run_id, key, name, {f: (v, result.unit(f)) for f, v in fields.items()}, now)
         if node.save:
             self.env[node.save] = Saved(result.primary, fields)
-        for criterion in node.accept if verdicts else ():
+        rejected = []
+        for criterion in node.accept:
             value = fields.get(criterion.field)
             passed = value is not None and criterion.check(value)
-            self.journal.verdict(self.run_id, key, f"{criterion.field} {criterion.op} {criterion.value:g}",
-                                 value, passed, now)
-            if passed:
-                continue
-            self._deviation(key, "qc-rejected", f"{criterion.field} = {value} fails {criterion.source}")
+            if verdicts:
+                self.journal.verdict(self.run_id, key, f"{criterion.field} {criterion.op} {criterion.value:g}",
+                                     value, passed, now)
+            if not passed:
+                rejected.append(f"{criterion.field} = {value} fails {criterion.source}")
+        self._rejected[key] = rejected
+
+    def _judge(self, node: ActionNode, key: str) -> None:
+        """Deviations for rejected QC criteria, and what ``on_reject`` says to do."""
+        for detail in self._rejected.pop(key, []):
+            self._deviation(key, "qc-rejected", detail)
             if node.on_reject == "fail":
-                raise RunFailed(f"step {key}: QC rejected ({criterion.field} = {value}, needs {criterion.source})")
+                raise RunFailed(f"step {key}: QC rejected ({detail})")
             if node.on_reject == "hold":
                 self.counters.extra["hold"] = True
 

@@ -55,11 +55,13 @@ class Transport:
         return [p for p in self.plates.values() if not self.at_home(p)]
 
     # -- moves ---------------------------------------------------------------------
-    async def _step(self, instrument: str, action: str, plate: Plate, **extra: str) -> None:
+    async def _step(self, instrument: str, action: str, plate: Plate, arrives: str, **extra: str) -> None:
+        """One journaled move; the plate's new location ``arrives`` is written with its outcome."""
         key = self.next_key(action)
         args = {"plate": plate, **extra}
         await self.dispatcher.run(self.run_id, key, f"transport.{action}", instrument, action, args,
-                                  kind="transport", journal_args={"plate": plate.id, **extra})
+                                  kind="transport", journal_args={"plate": plate.id, **extra},
+                                  on_done=lambda _: self._moved(plate, arrives))
 
     def _mover(self) -> str:
         if not self.cell.movers:
@@ -103,16 +105,14 @@ class Transport:
         """Register a plate the operator loaded into its home incubator."""
         self.plates[plate.id] = plate
         home = plate.home or self.cell.incubator
-        await self._step(home, "check_in", plate)
-        self._moved(plate, self.home_slot(plate))
+        await self._step(home, "check_in", plate, self.home_slot(plate))
 
     async def _arm(self, plate: Plate, source: str, destination: str) -> None:
         mover = self._mover()
         arm = self.cell.sites[mover]
         await arm.take(plate.id)
         try:
-            await self._step(mover, "transfer", plate, source=source, destination=destination)
-            self._moved(plate, destination)
+            await self._step(mover, "transfer", plate, destination, source=source, destination=destination)
         finally:
             arm.release(plate.id)
 
@@ -127,8 +127,7 @@ class Transport:
             station = self.cell.sites[incubator]
             await station.take(plate.id)
             try:
-                await self._step(incubator, "fetch", plate)
-                self._moved(plate, incubator)
+                await self._step(incubator, "fetch", plate, incubator)
                 if instrument != incubator:
                     await self._arm(plate, incubator, instrument)
             finally:
@@ -150,8 +149,7 @@ class Transport:
             await self._arm(plate, where, incubator)
             self.cell.sites[where].release(plate.id)
         try:
-            await self._step(incubator, "store", plate)
-            self._moved(plate, self.home_slot(plate))
+            await self._step(incubator, "store", plate, self.home_slot(plate))
         finally:
             station.release(plate.id)
         self.cell.plates_out.release(plate.id)

@@ -64,14 +64,15 @@ class Journal:
 
         def project(conn: sqlite3.Connection) -> None:
             seq = self.store.pending_seq
+            cols = ", ".join(values)
+            marks = "".join(", ?" for _ in values)
+            sets = "".join(f", {k} = excluded.{k}" for k in values)
             conn.execute(
-                "INSERT INTO steps(run_id, key, static_key, kind, status, seq) VALUES (?,?,?,?,?,?)"
-                " ON CONFLICT(run_id, key) DO UPDATE SET status = excluded.status",
-                (run_id, key, static_key or key, kind, dest, seq),
+                f"INSERT INTO steps(run_id, key, static_key, kind, status, seq{', ' + cols if cols else ''})"
+                f" VALUES (?, ?, ?, ?, ?, ?{marks})"
+                f" ON CONFLICT(run_id, key) DO UPDATE SET status = excluded.status{sets}",
+                (run_id, key, static_key or key, kind, dest, seq, *values.values()),
             )
-            if values:
-                sets = ", ".join(f"{k} = ?" for k in values)
-                conn.execute(f"UPDATE steps SET {sets} WHERE run_id = ? AND key = ?", (*values.values(), run_id, key))
 
         payload = {"from": source, "to": dest, **({"reason": reason} if reason else {}), **dict(fields or {})}
         self.store.append("step." + dest, payload, actor=actor or self.actor, run_id=run_id, subject=key,

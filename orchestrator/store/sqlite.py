@@ -82,6 +82,8 @@ class Store:
     def __init__(self, path: str | Path, durability: str = "normal") -> None:
         self.path = str(path)
         self._depth = 0
+        self._head: tuple[int, str] | None = None
+        self._committed: list[tuple[str, str | None]] = []
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         try:
@@ -125,11 +127,16 @@ class Store:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self._head = None
             raise
         else:
             self.conn.execute("COMMIT")
+            committed, self._committed = self._committed, []
+            for kind, subject in committed:
+                _crash_point("after", kind, subject)
         finally:
             self._depth = 0
+            self._committed = []
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -185,25 +192,41 @@ class Store:
         body = canonical(payload)
         try:
             with self._transaction():
-                # The head is read inside the write lock: other processes (an operator's
-                # `cellwright pause`) may have appended since our last write.
-                head = self.conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
-                seq, prev = head["seq"] + 1, head["hash"]
                 wall = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-                digest = event_hash(prev, seq, run_id, kind, subject, actor, sim_time, wall, body)
+                # Compare-and-swap on the chain head, inside the write lock: another process
+                # (an operator's `cellwright pause`) may have appended since our last write.
+                while True:
+                    if self._head is None:
+                        row = self.conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+                        self._head = (row["seq"], row["hash"])
+                    prev_seq, prev = self._head
+                    seq = prev_seq + 1
+                    digest = event_hash(prev, seq, run_id, kind, subject, actor, sim_time, wall, body)
+                    moved = self.conn.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ?",
+                                              (seq, digest, prev_seq)).rowcount
+                    if moved:
+                        break
+                    self._head = None
                 self.conn.execute(
                     "INSERT INTO events(seq, run_id, kind, subject, actor, sim_time, wall_time, payload, prev_hash, hash)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (seq, run_id, kind, subject, actor, sim_time, wall, body, prev, digest),
                 )
-                self.conn.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest))
                 self._pending_seq = seq
                 if project is not None:
                     project(self.conn)
                 _crash_point("before", kind, subject)
         except sqlite3.Error as exc:
+            self._head = None
             raise StoreError(f"cannot write to {self.path}: {exc}") from None
-        _crash_point("after", kind, subject)
+        except BaseException:
+            self._head = None
+            raise
+        self._head = (seq, digest)
+        if self._depth:
+            self._committed.append((kind, subject))  # its crash point fires after the outer commit
+        else:
+            _crash_point("after", kind, subject)
         return self._pending_seq
 
     # -- reads -------------------------------------------------------------------
