@@ -24,11 +24,20 @@ from drivers.actions import ActionInfo, catalogue
 from drivers.labware import Plate
 from orchestrator.engine.cell import Cell
 from orchestrator.engine.control import RunAborted, RunPaused, consume, pending
-from orchestrator.engine.dispatch import Dispatcher, RunFailed
+from orchestrator.engine.dispatch import Dispatcher, OperatorNeeded, RunFailed
 from orchestrator.engine.history import IN_DOUBT, History, StepRecord, restore_result
 from orchestrator.engine.recovery import resolve
 from orchestrator.engine.transport import Transport
-from orchestrator.protocol.graph import ActionNode, Expr, GroupNode, Node, ProtocolGraph, RepeatNode, WaitNode
+from orchestrator.protocol.graph import (
+    ActionNode,
+    Expr,
+    GroupNode,
+    Node,
+    OperatorNode,
+    ProtocolGraph,
+    RepeatNode,
+    WaitNode,
+)
 from orchestrator.store import Journal
 
 log = structlog.get_logger("cellwright.run")
@@ -163,6 +172,8 @@ class RunExecutor:
                 await self._action(node, key)
             elif isinstance(node, WaitNode):
                 await self._wait_node(node, key)
+            elif isinstance(node, OperatorNode):
+                await self._operator_task(node, key)
             elif isinstance(node, RepeatNode):
                 await self._repeat(node, key)
             else:
@@ -218,6 +229,30 @@ class RunExecutor:
         self.journal.step_transition(self.run_id, key, "running", "done", end, static_key=node.key, kind="wait",
                                      fields={"end": end})
         self.last_end[node.key] = end
+
+    async def _operator_task(self, node: OperatorNode, key: str) -> None:
+        """A task for a person: done once `cellwright confirm RUN STEP --done|--skip` says so."""
+        past = self.history.steps.get(key)
+        if past is not None and past.status in ("done", "skipped"):
+            self.last_end[node.key] = past.end if past.end is not None else self.clock.now()
+            return
+        now = self.clock.now()
+        if past is None:
+            self.journal.step_transition(self.run_id, key, "pending", "awaiting_operator", now, static_key=node.key,
+                                         kind="operator", fields={"start": now, "args": {"task": node.message}},
+                                         reason=node.message)
+        decision = self.history.decisions.pop(key, None)
+        if decision is None:
+            await self.transport.home_all()
+            raise OperatorNeeded(f"step {key} is a task for a person: {node.message} — when it is done: "
+                                 f"cellwright confirm {self.run_id} '{key}' --done --reason TEXT, then resume")
+        consume(self.journal.store, self.run_id, decision.id, now)
+        dest = "skipped" if decision.choice == "skip" else "done"
+        self.journal.step_transition(self.run_id, key, "awaiting_operator", dest, now, static_key=node.key,
+                                     kind="operator", fields={"end": now},
+                                     reason=f"operator {decision.operator}: {decision.reason}",
+                                     actor=decision.operator)
+        self.last_end[node.key] = now
 
     async def _wait_until(self, when: float, lead: float) -> None:
         """Sleep until ``when - lead``; plates go home first if the wait is long."""

@@ -14,12 +14,12 @@ from orchestrator.protocol import actions
 from orchestrator.protocol.context import FileCtx, Session, static_count, static_duration
 from orchestrator.protocol.errors import did_you_mean
 from orchestrator.protocol.expr import Saved, compile_expr, template_parts
-from orchestrator.protocol.graph import ActionNode, Expr, GroupNode, Lag, Node, RepeatNode, WaitNode
+from orchestrator.protocol.graph import ActionNode, Expr, GroupNode, Lag, Node, OperatorNode, RepeatNode, WaitNode
 from orchestrator.protocol.model import Step
 from orchestrator.protocol.source import DataPath
 from orchestrator.protocol.structure import validate_lenient
 
-_KINDS = ("do", "wait", "include", "steps")
+_KINDS = ("do", "wait", "ask", "include", "steps")
 _ACTION_ONLY = ("save", "accept", "on_reject", "on_error", "timeout")
 
 
@@ -123,10 +123,10 @@ def compile_step(
     if len(kinds) > 1:
         sink.add(
             ctx.src.loc((*path, kinds[1]), key=True),
-            f"{label}: a step has exactly one of do, wait, include or steps; this one has {' and '.join(kinds)}",
+            f"{label}: a step has exactly one of do, wait, ask, include or steps; this one has {' and '.join(kinds)}",
         )
     elif not kinds and not broken & {*_KINDS, "repeat"}:
-        extra = "repeat needs steps: (the block to repeat)" if step.repeat else "add do:, wait:, include: or steps:"
+        extra = "repeat needs steps: (the block to repeat)" if step.repeat else "add do:, wait:, ask:, include: or steps:"
         sink.add(loc, f"{label}: the step does nothing; {extra}")
     kind = kinds[0] if kinds else None
     if step.repeat is not None and kind not in ("steps", None):
@@ -144,6 +144,8 @@ def compile_step(
     if kind == "wait":
         seconds = static_duration(ctx, sess, step.wait, (*path, "wait"), f"{label}: wait")
         return WaitNode(seconds=seconds or 0.0, **common)
+    if kind == "ask":
+        return OperatorNode(message=str(step.ask), **common)
     if kind == "include":
         from orchestrator.protocol.includes import compile_include
 

@@ -141,6 +141,20 @@ class WaitNode:
 
 
 @dataclass(frozen=True)
+class OperatorNode:
+    """A task for a person (``ask: "Load a fresh plate of Matrigel"``): the run pauses, its
+    plates at home, until someone runs ``cellwright confirm RUN STEP --done`` (or
+    ``--skip``) and the run is resumed."""
+
+    id: str
+    key: str
+    message: str
+    location: Location
+    when: Expr | None = None
+    lags: tuple[Lag, ...] = ()
+
+
+@dataclass(frozen=True)
 class GroupNode:
     """A sequence of steps (also what an ``include`` compiles to)."""
 
@@ -175,7 +189,7 @@ class RepeatNode:
     lags: tuple[Lag, ...] = ()
 
 
-Node = Union[ActionNode, WaitNode, GroupNode, RepeatNode]
+Node = Union[ActionNode, WaitNode, OperatorNode, GroupNode, RepeatNode]
 
 
 @dataclass(frozen=True)

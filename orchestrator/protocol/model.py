@@ -136,7 +136,7 @@ Recovery = Annotated[
 
 
 class Step(_Model):
-    """One step: exactly one of do, wait, include, or steps (with optional repeat)."""
+    """One step: exactly one of do, wait, ask, include, or steps (with optional repeat)."""
 
     id: str = Field(pattern=STEP_ID_PATTERN, description="unique among its siblings; [a-z0-9_]")
     description: str | None = Field(None, description="free text for people")
@@ -156,6 +156,8 @@ class Step(_Model):
     )
     timeout: Duration | None = Field(None, description="time limit for the instrument call")
     wait: Duration | None = Field(None, description="pause for this long (a wait step)")
+    ask: str | None = Field(None, min_length=1,
+                            description="a task for a person; the run pauses until `cellwright confirm` says done")
     include: str | None = Field(None, description="another protocol file, inlined here")
     repeat: RepeatSpec | None = Field(None, description="repeat the nested steps")
     steps: list[Step] | None = Field(None, description="nested steps (a group, or the body of a repeat)")

@@ -118,3 +118,31 @@ def test_storage_fault_pauses_cleanly(tmp_path):
     store = Store(db)
     assert store.run(result.run_id)["status"] == "running"  # the journal could not be updated; resume will see a crash
     store.close()
+
+
+def test_operator_task_pauses_until_confirmed(tmp_path):
+    protocol = tmp_path / "task.yaml"
+    protocol.write_text(
+        "protocol: task-demo\nversion: 1.0.0\ntitle: operator task\n"
+        "labware:\n  plate: {model: corning_6_wellplate, cell_type: ipsc}\n"
+        "steps:\n"
+        "  - id: load_matrigel\n    ask: Coat the plate with Matrigel and load it\n"
+        "  - id: seed\n    do: liquid_handler.seed\n    with: {plate: plate, cells_per_well: 1.3e4, volume_ul: 2000}\n")
+    db = tmp_path / "t.db"
+    shared: dict = {}
+    first = run_protocol(protocol, db=db, shared=shared)
+    assert first.summary["status"] == "paused"
+    assert "confirm" in first.summary["error"] and "load_matrigel" in first.summary["error"]
+    assert first.summary["steps_done"] == 0
+    store = Store(db)
+    record_request(store, first.run_id, "confirm:done", "carol", "coated, 1 h at 37 °C", step_key="load_matrigel")
+    store.close()
+    second = resume_run(first.run_id, db=db, operator="carol", shared=shared)
+    assert second.summary["status"] == "completed"
+    assert second.summary["actions"] == {"seed": 1}
+    store = Store(db)
+    task = [s for s in store.steps(first.run_id) if s["key"] == "load_matrigel"][0]
+    events = [e for e in store.events(first.run_id) if e["subject"] == "load_matrigel"]
+    store.close()
+    assert task["status"] == "done" and task["kind"] == "operator"
+    assert events[-1]["actor"] == "carol"
