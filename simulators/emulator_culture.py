@@ -251,11 +251,15 @@ def plr_liquid_handler(config: Any, ctx: Any) -> Instrument:
     """``create_emulator`` of ``plr.liquid_handler``: pylabrobot's unmodified frontend with
     tracking on and a backend that needs no hardware (``star`` -> ``star_chatterbox``,
     which generates the real STAR firmware strings; ``ot2`` -> ``ot2_simulator``), its
-    step durations on the clock, mirrored into the culture model."""
+    step durations on the clock, mirrored into the culture model; ``auto_replenish`` on
+    unless the config sets it."""
     from drivers.plr.liquid_handler import PLRLiquidHandler
     from simulators.culture import culture_of
 
-    config = config.model_copy(update={"backend": _NO_HARDWARE.get(config.backend, config.backend)})
+    update = {"backend": _NO_HARDWARE.get(config.backend, config.backend)}
+    if "auto_replenish" not in config.model_fields_set:
+        update["auto_replenish"] = True  # a long emulated campaign has an operator refilling the deck
+    config = config.model_copy(update=update)
     return SyncedLiquidHandler(PLRLiquidHandler(ctx.name, ctx.clock, config), culture_of(ctx))
 
 
