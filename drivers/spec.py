@@ -91,6 +91,8 @@ class DriverSpec:
         create_simulator: builds a behavioural simulator of the same instrument.
         create_emulator: starts a wire-level emulator and builds the real driver
             against it (required for serial and TCP drivers), or None.
+        preflight: checks a step's arguments at validate time (e.g. simulates an
+            Opentrons protocol file), or None.
         description: one line.
         transport: ``none``, ``serial``, ``tcp``, ``http`` or ``in-process``.
     """
@@ -104,6 +106,9 @@ class DriverSpec:
     create_emulator: FactoryRef | None = None
     transport: str = "in-process"
     driver_class: type[Instrument] | None = None
+    preflight: FactoryRef | None = None
+    """Optional check of one protocol step before anything runs:
+    ``preflight(config, action, args) -> list[str]`` of problems (empty when fine)."""
 
     def __post_init__(self) -> None:
         if self.transport in ("serial", "tcp") and self.create_emulator is None:

@@ -58,7 +58,16 @@ def _load(protocol: Path, workcell: Path | None, params: list[str] | None) -> tu
         graph = load_protocol(protocol, overrides, workcell=cell)
     except ProtocolErrors as exc:
         _die(str(exc))
+    _preflight(graph, cell)
     return cell, graph
+
+
+def _preflight(graph: Any, cell: Any) -> None:
+    from orchestrator.preflight import preflight
+
+    problems = preflight(graph, cell)
+    if problems:
+        _die("\n".join(problems))
 
 
 def _mention_unfinished(db: Path) -> None:
@@ -93,9 +102,14 @@ def validate(
     from orchestrator.protocol import ProtocolErrors, load_protocol
     from orchestrator.workcell import load_workcell
 
+    from orchestrator.preflight import preflight
+
     try:
         cell = load_workcell(workcell)
         graph = load_protocol(protocol, _overrides(param), workcell=cell)
+        problems = preflight(graph, cell)
+        if problems:
+            raise ConfigurationError("\n".join(problems))
     except (ProtocolErrors, ConfigurationError) as exc:
         lines = str(exc).splitlines()
         if as_json:

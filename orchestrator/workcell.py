@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from drivers.actions import ActionInfo, actions_of, catalogue
 from drivers.base import INSTRUMENT_CLASSES
 from drivers.errors import ConfigurationError
 from drivers.spec import DriverConfig, DriverSpec, get_driver
@@ -86,6 +87,20 @@ class Workcell:
     def instrument_classes(self) -> dict[str, str]:
         """Instrument name -> instrument class."""
         return {n: i.instrument_class for n, i in self.instruments.items()}
+
+    def actions(self) -> dict[str, ActionInfo]:
+        """Every action a protocol may name on this workcell: the class interfaces' actions
+        plus any a driver adds (``liquid_handler.run_opentrons_protocol``)."""
+        found = dict(catalogue())
+        for inst in self.instruments.values():
+            found.update({i.qualified: i for i in actions_of(inst.driver.driver_class or inst.driver.instrument_class)
+                          .values()})
+        return found
+
+    def can(self, name: str, action: str) -> bool:
+        """True when instrument ``name``'s driver has ``action``."""
+        inst = self.instruments[name]
+        return action in actions_of(inst.driver.driver_class or inst.driver.instrument_class)
 
     def of_class(self, instrument_class: str) -> list[str]:
         """Names of the instruments of one class, in file order."""

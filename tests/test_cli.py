@@ -81,3 +81,21 @@ def test_drivers_listing(tmp_path):
     names = {d["name"]: d for d in json.loads(out.stdout)}
     for cls in ("liquid_handler", "incubator", "plate_reader", "imager", "cell_counter", "plate_mover"):
         assert names[f"sim.{cls}"]["class"] == cls and names[f"sim.{cls}"]["simulator"]
+
+
+def test_opentrons_protocol_steps_are_simulated_at_validate_time(tmp_path):
+    workcell = ROOT / "examples" / "workcells" / "emulated-ipsc.yaml"
+    good = ROOT / "examples" / "protocols" / "outside-ot2-protocol.yaml"
+    out = cli("validate", str(good), "--workcell", str(workcell), cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    broken = tmp_path / "broken_ot.py"
+    broken.write_text('metadata = {"apiLevel": "2.15"}\n\ndef run(ctx):\n'
+                      '    plate = ctx.load_labware("corning_96_wellplate_360ul_flat", 1)\n'
+                      '    pipette = ctx.load_instrument("p300_single_gen2", "left")\n'
+                      '    pipette.aspirate(100, plate["A1"])  # no tip picked up\n')
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text().replace("tests/drivers/data/serial_dilution.py", str(broken)))
+    out = cli("validate", str(bad), "--workcell", str(workcell), cwd=ROOT)
+    assert out.returncode == 2
+    assert f"{bad}:9:5: step dilution on lh1: opentrons.simulate:" in out.stderr
+    assert "TipNotAttachedError" in out.stderr and "Traceback" not in out.stderr

@@ -21,6 +21,7 @@ SPEC = DriverSpec(
     description="Opentrons OT-2 / Flex over the robot HTTP API (port 31950); opentrons.simulate preflight",
     transport="http",
     driver_class=OpentronsLiquidHandler,
+    preflight="drivers.opentrons.preflight:check_step",
 )
 
 __all__ = ["SPEC", "OpentronsConfig", "OpentronsLiquidHandler", "PreflightReport", "preflight"]

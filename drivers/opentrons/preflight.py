@@ -209,3 +209,21 @@ def _describe(exc: BaseException) -> str:
     if isinstance(errors, list) and errors and hasattr(errors[0], "detail"):
         return "; ".join(f"{getattr(e, 'errorType', 'error')}: {e.detail}" for e in errors)
     return f"{type(exc).__name__}: {exc}"
+
+
+def check_step(config: Any, action: str, args: Any) -> list[str]:
+    """The ``opentrons.ot2`` driver's validate-time check of one protocol step: an
+    Opentrons protocol file named by ``run_opentrons_protocol`` must exist and simulate.
+
+    Returns:
+        Problems, each one line (empty when the step is fine).
+    """
+    if action != "run_opentrons_protocol":
+        return []
+    file = str(args.get("file", ""))
+    candidates = [Path(file)] + [Path(d) / file for d in getattr(config, "protocol_dirs", [])]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        return [f"Opentrons protocol {file!r} not found (looked in: {', '.join(str(c.parent) for c in candidates)})"]
+    report = preflight(path.resolve(), str(args.get("parameters", "")))
+    return [f"opentrons.simulate: {e}" for e in report.errors]

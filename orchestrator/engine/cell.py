@@ -13,7 +13,6 @@ from typing import Any
 
 import structlog
 
-from drivers.actions import catalogue
 from drivers.base import Instrument, SupportsOutcomeQuery
 from drivers.clock import Clock
 from drivers.context import current_step
@@ -109,6 +108,7 @@ class Cell:
         self.states: dict[str, InstrumentState] = {}
         self.sites: dict[str, Site] = {}
         self._calls: dict[str, int] = {}
+        self.actions = workcell.actions()
         # One physical action at a time per instrument (its config ``capacity`` if it has one).
         self.locks: dict[str, asyncio.Semaphore] = {}
         self.plates_out = Site("plates-out", workcell.plates_out)
@@ -172,7 +172,7 @@ class Cell:
         return await self._call(instrument, action, method, args, timeout, idempotency)
 
     def _physical(self, instrument: str, action: str) -> bool:
-        info = catalogue().get(f"{self.workcell.instruments[instrument].instrument_class}.{action}")
+        info = self.actions.get(f"{self.workcell.instruments[instrument].instrument_class}.{action}")
         return info is None or info.physical
 
     async def _call(self, instrument: str, action: str, method: Any, args: Mapping[str, Any], timeout: float,

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from drivers.actions import ActionInfo, catalogue
+from drivers.actions import ActionInfo
 from drivers.errors import CellwrightError, InstrumentError, StateError
 from orchestrator.engine.cell import Cell
 from orchestrator.engine.states import StepState
@@ -79,7 +79,7 @@ class Outcome:
 
 def action_info(cell: Cell, instrument: str, action: str) -> ActionInfo:
     """The catalogue entry of ``action`` on ``instrument``'s class."""
-    return catalogue()[f"{cell.workcell.instruments[instrument].instrument_class}.{action}"]
+    return cell.actions[f"{cell.workcell.instruments[instrument].instrument_class}.{action}"]
 
 
 class Dispatcher:

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from drivers.actions import ActionInfo, catalogue
+from drivers.actions import ActionInfo
 from drivers.labware import Plate
 from orchestrator.engine.cell import Cell
 from orchestrator.engine.control import RunAborted, RunPaused, consume, pending
@@ -291,9 +291,9 @@ class RunExecutor:
     def _instrument_for(self, node: ActionNode, plate: Plate | None) -> str:
         if node.instrument:
             return node.instrument
-        names = self.cell.workcell.of_class(node.instrument_class)
+        names = [n for n in self.cell.workcell.of_class(node.instrument_class) if self.cell.workcell.can(n, node.action)]
         if not names:
-            raise RunFailed(f"step {node.key}: the workcell has no {node.instrument_class}")
+            raise RunFailed(f"step {node.key}: no {node.instrument_class} in the workcell can {node.action}")
         if plate is not None:
             for name in names:
                 if self.cell.sites[name].holds(plate.id):
@@ -302,7 +302,7 @@ class RunExecutor:
         return min(names, key=lambda n: (len(sites[n].holders) + sites[n].queue) / sites[n].capacity)
 
     async def _action(self, node: ActionNode, key: str) -> None:
-        info = catalogue()[f"{node.instrument_class}.{node.action}"]
+        info = self.cell.actions[f"{node.instrument_class}.{node.action}"]
         args, record, plate = self._arguments(node, info)
         past = self.history.steps.get(key)
         first_attempt = 1

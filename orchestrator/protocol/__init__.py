@@ -68,7 +68,9 @@ def load_protocol(
         ProtocolErrors: with every problem found, each located ``file:line:col``
             (overrides at ``<command line>:1:1``).
     """
-    sess = Session(ErrorSink(), dict(workcell.instrument_classes()) if workcell is not None else None)
+    actions = getattr(workcell, "actions", None) if workcell is not None else None
+    sess = Session(ErrorSink(), dict(workcell.instrument_classes()) if workcell is not None else None,
+                   actions() if callable(actions) else None)
     real = Path(path).resolve()
     loaded = load_file(sess, real, str(path))
     if loaded is None:

@@ -30,7 +30,9 @@ _NUMERIC = {"float", "int"}
 @cache
 def result_fields(info: ActionInfo) -> tuple[str | None, frozenset[str]]:
     """Result type name of an action (None = returns nothing) and its numeric fields."""
-    method = getattr(INSTRUMENT_CLASSES[info.instrument_class], info.name)
+    method = getattr(INSTRUMENT_CLASSES[info.instrument_class], info.name, None)
+    if method is None:  # a driver-specific action: its result type is named in the catalogue
+        return info.returns, frozenset()
     ret = typing.get_type_hints(method).get("return")
     if ret in (None, type(None)):
         return None, frozenset()
@@ -50,7 +52,7 @@ def _is_number(t: Any) -> bool:
 
 def resolve_action(sess: Session, text: str) -> tuple[ActionInfo | None, str | None, str | None]:
     """``(info, instrument, problem)`` for a ``do:`` value, against the workcell when one is given."""
-    cat = catalogue()
+    cat = sess.actions if sess.actions is not None else catalogue()
     classes = sorted({a.instrument_class for a in cat.values()})
     wc = sess.workcell
     if not re.fullmatch(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_]+", text):

@@ -24,6 +24,8 @@ class Session:
 
     sink: ErrorSink
     workcell: Mapping[str, str] | None = None
+    actions: Mapping[str, Any] | None = None
+    """The workcell's action catalogue (driver-specific actions included), when given."""
     hasher: Any = field(default_factory=hashlib.sha256)
     done: set[str] = field(default_factory=set)
     cache: dict[Path, SourceFile | None] = field(default_factory=dict)
