@@ -99,3 +99,12 @@ def test_opentrons_protocol_steps_are_simulated_at_validate_time(tmp_path):
     assert out.returncode == 2
     assert f"{bad}:9:5: step dilution on lh1: opentrons.simulate:" in out.stderr
     assert "TipNotAttachedError" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_drivers_check(tmp_path):
+    out = cli("drivers", "check", "sim.imager", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    assert report["ok"] is True and len(report["checks"]) >= 5
+    out = cli("drivers", "check", "sim.imagr", cwd=tmp_path)
+    assert out.returncode == 2 and "did you mean sim.imager" in out.stderr

@@ -1,0 +1,167 @@
+"""``cellwright`` commands that act on recorded runs: resume, pause, abort, confirm, status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from orchestrator.cli_common import (
+    DEFAULT_DB,
+    DbOpt,
+    JsonOpt,
+    OperatorOpt,
+    WorkcellOpt,
+    app,
+    die,
+    finish,
+    finish_campaign,
+    open_store,
+    operator_identity,
+)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[Optional[str], typer.Argument(help="run to continue (default: every unfinished run, together)")] = None,
+    db: DbOpt = DEFAULT_DB,
+    workcell: WorkcellOpt = None,
+    operator: OperatorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Continue unfinished runs from the journal after a crash, a pause or an operator wait.
+
+    Finished steps are not repeated; interrupted (in-doubt) steps are resolved by their
+    recovery class; a step only a person can judge waits for `cellwright confirm`.
+    Exit 0 completed, 1 failed, 4 paused again (e.g. waiting for a confirmation).
+    """
+    from drivers.errors import CellwrightError
+    from orchestrator.protocol import ProtocolErrors
+    from orchestrator.runner import CampaignResult, resume_runs, unfinished_runs
+
+    who = operator_identity(operator)
+    store = open_store(db)
+    todo = [run_id] if run_id else [r["run_id"] for r in unfinished_runs(store)]
+    store.close()
+    if not todo:
+        typer.echo(f"{db}: no unfinished runs")
+        raise typer.Exit(0)
+    try:
+        results = resume_runs(todo, db=db, workcell=workcell, operator=who)
+    except (CellwrightError, ProtocolErrors) as exc:
+        die(str(exc))
+    if len(results) == 1:
+        finish({**results[0].summary, "db": str(db)}, as_json)
+    wall = max((r.summary["wall_seconds"] or 0.0) for r in results)
+    finish_campaign(CampaignResult("resumed", results, wall, str(db)).summary(), as_json)
+
+
+def _request(run_id: str, action: str, db: Path, operator: str | None, reason: str, step: str | None = None) -> None:
+    from drivers.errors import CellwrightError
+    from orchestrator.engine.control import record_request
+
+    who = operator_identity(operator)
+    store = open_store(db)
+    try:
+        run_row = store.run(run_id)
+        if run_row is None:
+            die(f"{db}: no run {run_id!r}")
+        if run_row["status"] in ("completed", "failed", "aborted"):
+            die(f"run {run_id} is {run_row['status']}; it cannot be changed")
+        if step is not None and not store.query("SELECT 1 FROM steps WHERE run_id = ? AND key = ?", (run_id, step)):
+            die(f"run {run_id} has no step {step!r} (see `cellwright status {run_id}`)")
+        record_request(store, run_id, action, who, reason, step)
+    except CellwrightError as exc:
+        die(str(exc))
+    finally:
+        store.close()
+    typer.echo(f"{action} of run {run_id}{' step ' + step if step else ''} recorded by {who}")
+
+
+ReasonOpt = Annotated[str, typer.Option("--reason", help="why (recorded in the audit trail)")]
+
+
+@app.command()
+def pause(run_id: str, db: DbOpt = DEFAULT_DB, operator: OperatorOpt = None, reason: ReasonOpt = "") -> None:
+    """Ask a running run to pause at its next safe point (plates go home first)."""
+    _request(run_id, "pause", db, operator, reason or "paused by operator")
+
+
+@app.command()
+def abort(run_id: str, db: DbOpt = DEFAULT_DB, operator: OperatorOpt = None,
+          reason: Annotated[str, typer.Option("--reason", help="why (required)")] = "") -> None:
+    """Abort a run at its next safe point (plates go home first). Final."""
+    if not reason:
+        die("abort needs --reason TEXT")
+    _request(run_id, "abort", db, operator, reason)
+
+
+@app.command()
+def confirm(
+    run_id: str,
+    step: Annotated[str, typer.Argument(help="the in-doubt step key, e.g. day[3].feed")],
+    done: Annotated[bool, typer.Option("--done", help="it happened: do not repeat it")] = False,
+    redo: Annotated[bool, typer.Option("--redo", help="it did not happen: do it again")] = False,
+    skip: Annotated[bool, typer.Option("--skip", help="neither: skip it and go on")] = False,
+    db: DbOpt = DEFAULT_DB,
+    operator: OperatorOpt = None,
+    reason: Annotated[str, typer.Option("--reason", help="what you checked (required)")] = "",
+) -> None:
+    """Decide an in-doubt step after checking the plate; then `cellwright resume`."""
+    chosen = [name for name, flag in (("done", done), ("redo", redo), ("skip", skip)) if flag]
+    if len(chosen) != 1:
+        die("give exactly one of --done, --redo, --skip")
+    if not reason:
+        die("confirm needs --reason TEXT (what you checked)")
+    _request(run_id, f"confirm:{chosen[0]}", db, operator, reason, step)
+
+
+@app.command()
+def status(
+    run_id: Annotated[Optional[str], typer.Argument(help="one run (default: all)")] = None,
+    db: DbOpt = DEFAULT_DB,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show runs, or one run's steps, deviations and what it waits for."""
+    store = open_store(db)
+    try:
+        if run_id is None:
+            rows = [{k: r[k] for k in ("run_id", "protocol", "version", "status", "operator", "created_wall",
+                                       "detail")} for r in store.runs()]
+            if as_json:
+                typer.echo(json.dumps(rows, indent=2))
+                return
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(title=str(db))
+            for col in ("run", "protocol", "status", "operator", "created", "detail"):
+                table.add_column(col)
+            for r in rows:
+                table.add_row(r["run_id"], f"{r['protocol']} {r['version']}", r["status"], r["operator"],
+                              r["created_wall"], (r["detail"] or "")[:80])
+            Console().print(table)
+            return
+        from orchestrator.engine.engine import summarize
+        from orchestrator.engine.history import IN_DOUBT
+
+        if store.run(run_id) is None:
+            die(f"{db}: no run {run_id!r}")
+        summary = summarize(store, run_id)
+        waiting = [s["key"] for s in store.steps(run_id) if s["status"] in IN_DOUBT]
+        summary["in_doubt"] = waiting
+        if as_json:
+            typer.echo(json.dumps(summary, indent=2, default=str))
+            return
+        from orchestrator.console import print_summary
+
+        print_summary({**summary, "wall_seconds": summary["wall_seconds"] or 0.0, "db": str(db)})
+        for key in waiting:
+            typer.echo(f"in doubt: {key} — check the plate, then: cellwright confirm {run_id} '{key}' "
+                       f"--done|--redo|--skip --reason TEXT")
+    finally:
+        store.close()
+
+
