@@ -1,13 +1,14 @@
-"""``cellwright`` commands about the installation and the records: schema, drivers."""
+"""``cellwright`` commands about the installation and the records: schema, drivers, audit, report."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from orchestrator.cli_common import JsonOpt, app, die
+from orchestrator.cli_common import DEFAULT_DB, DbOpt, JsonOpt, app, die
 
 
 @app.command()
@@ -74,3 +75,54 @@ def check_driver(
         die(str(exc))
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
     raise typer.Exit(0 if report.ok else 1)
+
+
+audit_app = typer.Typer(help="The audit trail: verify the SHA-256 hash chain and the records built on it.",
+                        no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    db: DbOpt = DEFAULT_DB,
+    expect_head: Annotated[Optional[str], typer.Option(
+        help="a head hash (or SEQ:HASH) kept outside the database, e.g. from a batch record")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every record of the chain and the tables built from it (read-only).
+
+    Exit 0 when whole; 1 naming the first broken record and what is wrong (modified,
+    deleted, inserted, reordered, truncated, projection-mismatch); 2 when unreadable.
+    """
+    from orchestrator.store import StoreError
+    from orchestrator.store.audit import verify
+
+    if not db.exists():
+        die(f"{db}: no such database (give --db or set CELLWRIGHT_DB)")
+    try:
+        report = verify(db, expect_head)
+    except StoreError as exc:
+        die(str(exc))
+    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.text())
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="the run, e.g. R0001")],
+    db: DbOpt = DEFAULT_DB,
+    out: Annotated[Path, typer.Option(help="directory for the HTML and JSON batch record")] = Path("var/reports"),
+) -> None:
+    """Write the batch record of a run: self-contained HTML (opens offline) and JSON."""
+    from orchestrator.report import write_batch_record
+    from orchestrator.store import StoreError
+
+    if not db.exists():
+        die(f"{db}: no such database (give --db or set CELLWRIGHT_DB)")
+    try:
+        html, data = write_batch_record(db, run_id, out)
+    except KeyError:
+        die(f"{db}: no run {run_id!r} (see `cellwright status`)")
+    except StoreError as exc:
+        die(str(exc))
+    typer.echo(f"batch record: {html}\n              {data}")

@@ -108,3 +108,24 @@ def test_drivers_check(tmp_path):
     assert report["ok"] is True and len(report["checks"]) >= 5
     out = cli("drivers", "check", "sim.imagr", cwd=tmp_path)
     assert out.returncode == 2 and "did you mean sim.imager" in out.stderr
+
+
+def test_audit_verify_and_report(tmp_path):
+    import sqlite3
+
+    cli("run", str(ROOT / "protocols" / "ipsc-maintenance.yaml"), "-p", "days=2", "--db", "r.db", "--json",
+        cwd=tmp_path)
+    out = cli("audit", "verify", "--db", "r.db", cwd=tmp_path)
+    assert out.returncode == 0 and "OK" in out.stdout
+    out = cli("report", "R0001", "--db", "r.db", "--out", "rep", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    html = (tmp_path / "rep" / "R0001-batch-record.html").read_text()
+    assert "R0001" in html and "http://" not in html and "https://" not in html
+    conn = sqlite3.connect(tmp_path / "r.db")
+    conn.execute("UPDATE measurements SET value = value * 2 WHERE id = 1")
+    conn.commit()
+    conn.close()
+    out = cli("audit", "verify", "--db", "r.db", cwd=tmp_path)
+    assert out.returncode == 1 and "measurements" in out.stdout
+    out = cli("report", "R9999", "--db", "r.db", cwd=tmp_path)
+    assert out.returncode == 2 and "no run" in out.stderr

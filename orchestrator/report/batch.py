@@ -205,10 +205,13 @@ def batch_record(store: Store | str | os.PathLike[str], run_id: str) -> dict[str
             "steps": used.get(name, {}).get("steps", 0), "actions": used.get(name, {}).get("actions", []),
         })
 
-    operators: list[dict[str, Any]] = [{"name": run["operator"], "role": "started the run"}]
-    for e in events:
-        if e["actor"] not in ("engine", run["operator"]) and not any(o["name"] == e["actor"] for o in operators):
-            operators.append({"name": e["actor"], "role": "recorded " + e["kind"]})
+    roles: dict[str, list[str]] = {run["operator"]: ["started the run"]}
+    for e in events[1:]:
+        if e["actor"] != "engine":
+            what = e["kind"] if e["kind"].startswith("operator.") else f"recorded {e['kind']}"
+            if what not in roles.setdefault(e["actor"], []):
+                roles[e["actor"]].append(what)
+    operators = [{"name": name, "role": "; ".join(r)} for name, r in roles.items()]
 
     by_status: dict[str, int] = {}
     for s in step_list:
@@ -287,6 +290,7 @@ th { background: var(--band); font-weight: 600; font-size: 11.5px; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.t { white-space: nowrap; font-variant-numeric: tabular-nums; }
 table.kv { width: auto; min-width: 60%; }
+table.narrow { width: auto; min-width: 40%; }
 table.kv th { width: 200px; }
 table.dense td, table.dense th { font-size: 11px; padding: 2px 5px; }
 code, .hash { font-family: "SFMono-Regular", Menlo, Consolas, monospace; font-size: 11px; }
@@ -438,7 +442,7 @@ def render_html(record: Mapping[str, Any], *, json_name: str | None = None, json
     ]))
     w("<h3>Parameters</h3>")
     params = record["parameters"] or {}
-    w(_table(["Parameter", "Value"], [[_e(k), _e(v)] for k, v in params.items()]) if params else
+    w(_table(["Parameter", "Value"], [[_e(k), _e(v)] for k, v in params.items()], cls="narrow") if params else
       '<p class="muted">No parameters.</p>')
 
     # 2 workcell
@@ -527,10 +531,10 @@ def render_html(record: Mapping[str, Any], *, json_name: str | None = None, json
                   for f in record["step_failures"]], cls="dense", num=[0], times=[1]))
     if record["interventions"]:
         w("<h3>Operator interventions</h3>")
-        w(_table(["Event", "Time", "Operator", "Kind", "Subject", "Detail"],
-                 [[_e(i["seq"]), _t(i["sim_time"]), _e(i["operator"] or "—"), _e(i["kind"]),
-                   f"<code>{_e(i['subject'])}</code>", _args(i["payload"])] for i in record["interventions"]],
-                 cls="dense", num=[0]))
+        w(_table(["Event", "Time", "Recorded (UTC)", "Operator", "Kind", "Subject", "Detail"],
+                 [[_e(i["seq"]), _t(i["sim_time"]), _e((i["wall_time"] or "")[:19].replace("T", " ")),
+                   _e(i["operator"] or "—"), _e(i["kind"]), f"<code>{_e(i['subject'])}</code>", _args(i["payload"])]
+                  for i in record["interventions"]], cls="dense", num=[0], times=[1, 2]))
     else:
         w('<p class="muted">No operator interventions.</p>')
     if record["instrument_events"]:

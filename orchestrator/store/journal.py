@@ -74,7 +74,8 @@ class Journal:
                 (run_id, key, static_key or key, kind, dest, seq, *values.values()),
             )
 
-        payload = {"from": source, "to": dest, **({"reason": reason} if reason else {}), **dict(fields or {})}
+        payload = {"from": source, "to": dest, "static_key": static_key or key, "kind": kind,
+                   **({"reason": reason} if reason else {}), **dict(fields or {})}
         self.store.append("step." + dest, payload, actor=actor or self.actor, run_id=run_id, subject=key,
                           sim_time=sim_time, project=project)
 
