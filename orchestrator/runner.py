@@ -204,7 +204,12 @@ def resume_runs(
                 raise CellwrightError(f"runs {first['run_id']} and {row['run_id']} were not started together; "
                                       f"resume them one at a time")
         cell = workcell if isinstance(workcell, Workcell) else load_workcell(workcell or meta.get("workcell_source"))
-        graphs = [load_protocol(r["source"], json.loads(r["parameters"]), workcell=cell) for r in rows]
+        compiled: dict[tuple[str, str], ProtocolGraph] = {}  # a campaign's runs share protocols
+        for r in rows:
+            if (r["source"], r["parameters"]) not in compiled:
+                compiled[(r["source"], r["parameters"])] = load_protocol(r["source"], json.loads(r["parameters"]),
+                                                                         workcell=cell)
+        graphs = [compiled[(r["source"], r["parameters"])] for r in rows]
         marks = ", ".join("?" * len(run_ids))
         last = store.query(f"SELECT MAX(sim_time) AS t FROM events WHERE run_id IN ({marks})", tuple(run_ids))
         origin = datetime.fromisoformat(first["origin"])
