@@ -131,3 +131,18 @@ _KINDS: dict[type, str] = {
 
 ERROR_KINDS: tuple[str, ...] = tuple(sorted(set(_KINDS.values())))
 """Every value ``InstrumentError.kind`` can take; protocols name these in ``on_error``."""
+
+
+def check_state(device: str, connected: bool, error: InstrumentError | None = None, busy: str | None = None) -> None:
+    """Reject a call before any hardware is touched (every driver's state check).
+
+    Raises:
+        StateError: not connected; or latched in ``error`` (``reset_error()`` clears
+            it); or ``busy`` names the action in progress.
+    """
+    if not connected:
+        raise StateError(device, "not connected; call connect() first")
+    if error is not None:
+        raise StateError(device, f"in error [{error.code}]; call reset_error() first")
+    if busy:
+        raise StateError(device, f"busy ({busy})")

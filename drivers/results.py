@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields as dc_fields
 from statistics import fmean
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from drivers.errors import InstrumentError
 
 
 @dataclass(frozen=True)
@@ -139,3 +142,22 @@ class InstrumentStatus:
     detail: str = ""
     error_code: str | None = None
     plates: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def of(
+        cls,
+        connected: bool,
+        error: InstrumentError | None,
+        busy: str | None,
+        plates: tuple[str, ...] = (),
+        busy_detail: str | None = None,
+    ) -> InstrumentStatus:
+        """offline / error (with the latched error's detail and code) / busy / idle from a
+        driver's own bookkeeping; ``busy_detail`` replaces ``busy`` as the busy detail."""
+        if not connected:
+            return cls("offline", plates=plates)
+        if error is not None:
+            return cls("error", error.detail, error.code, plates)
+        if busy:
+            return cls("busy", busy if busy_detail is None else busy_detail, None, plates)
+        return cls("idle", "", None, plates)

@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from drivers.errors import ConfigurationError
-from orchestrator.protocol import ProtocolErrors, load_protocol, parse_duration
+from orchestrator.protocol import ProtocolErrors, load_protocol
+from orchestrator.protocol.errors import ErrorSink
 from orchestrator.protocol.graph import ProtocolGraph
+from orchestrator.protocol.model import duration_seconds
+from orchestrator.protocol.structure import load_document
 from orchestrator.workcell import Workcell, load_workcell
-from orchestrator.yamlsource import YamlSyntaxError, load_located
 
 BUNDLED = Path(__file__).resolve().parent.parent / "protocols"
 
@@ -43,8 +45,8 @@ class _RunDoc(BaseModel):
 
     @field_validator("start", "stagger", mode="before")
     @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return None if value is None else parse_duration(value)
+    def _seconds(cls, value: Any) -> float | None:
+        return duration_seconds(value)
 
 
 class _CampaignDoc(BaseModel):
@@ -109,37 +111,31 @@ def load_campaign(path: str | Path, workcell: str | Path | Workcell | None = Non
     """
     path = Path(path)
     try:
-        doc = load_located(path)
-    except YamlSyntaxError as exc:
+        src, parsed = load_document(path, _CampaignDoc, "a mapping with campaign and runs")
+    except ProtocolErrors as exc:
         raise ConfigurationError(str(exc)) from None
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read campaign file: {exc.strerror}") from None
-    try:
-        parsed = _CampaignDoc.model_validate(doc.data)
-    except ValidationError as exc:
-        raise ConfigurationError("\n".join(doc.describe(exc))) from None
     base = path.resolve().parent
     if isinstance(workcell, Workcell):
         cell = workcell
     else:
         where = workcell or (base / parsed.workcell if parsed.workcell else None)
         cell = load_workcell(where)
-    problems: list[str] = []
+    sink = ErrorSink()
     runs: list[CampaignRun] = []
     for g, entry in enumerate(parsed.runs):
+        at = src.loc(("runs", g, "protocol"))
         file = _protocol_path(base, entry.protocol)
         if not file.exists():
-            problems.append(f"{doc.where(('runs', g, 'protocol'))}: no protocol file {entry.protocol!r} "
-                            f"(looked in {base} and the bundled protocols)")
+            sink.add(at, f"no protocol file {entry.protocol!r} (looked in {base} and the bundled protocols)")
             continue
         try:
             graph = load_protocol(file, entry.parameters, workcell=cell)
         except ProtocolErrors as exc:
-            problems.append(f"{doc.where(('runs', g, 'protocol'))}: protocol {entry.protocol} is invalid:\n{exc}")
+            sink.add(at, f"protocol {entry.protocol} is invalid:\n{exc}")
             continue
         stagger = entry.stagger if entry.stagger is not None else 0.0
         for i in range(entry.plates):
             runs.append(CampaignRun(graph, entry.start + i * stagger, entry.priority, g, i))
-    if problems:
-        raise ConfigurationError("\n".join(problems))
+    if sink:
+        raise ConfigurationError("\n".join(str(e) for e in sink.errors))
     return Campaign(parsed.campaign, parsed.title, str(path), cell, tuple(runs))

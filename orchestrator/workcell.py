@@ -20,17 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from drivers.actions import ActionInfo, actions_of, catalogue
 from drivers.base import INSTRUMENT_CLASSES
 from drivers.errors import ConfigurationError
 from drivers.spec import DriverConfig, DriverSpec, get_driver
-from orchestrator.protocol.durations import parse_duration
-from orchestrator.yamlsource import YamlSyntaxError, load_located
+from orchestrator.protocol.errors import ErrorSink, ProtocolErrors
+from orchestrator.protocol.model import duration_seconds
+from orchestrator.protocol.source import SourceFile
+from orchestrator.protocol.structure import load_document
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "protocols" / "workcells"
 DEFAULT_WORKCELL = BUNDLED_DIR / "default.yaml"
+
 
 class _Limits(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -39,8 +42,8 @@ class _Limits(BaseModel):
 
     @field_validator("keep_out", mode="before")
     @classmethod
-    def _dur(cls, v: Any) -> float:
-        return parse_duration(v)
+    def _seconds(cls, value: Any) -> float | None:
+        return duration_seconds(value)
 
 
 class _InstrumentDoc(BaseModel):
@@ -123,46 +126,48 @@ def load_workcell(path: str | Path | None = None) -> Workcell:
     """
     path = Path(path) if path else DEFAULT_WORKCELL
     try:
-        doc = load_located(path)
-    except YamlSyntaxError as exc:
+        src, parsed = load_document(path, _WorkcellDoc, "a mapping with workcell and instruments")
+        instruments = _instruments(src, parsed)
+    except ProtocolErrors as exc:
         raise ConfigurationError(str(exc)) from None
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read workcell file: {exc.strerror}") from None
-    try:
-        parsed = _WorkcellDoc.model_validate(doc.data)
-    except ValidationError as exc:
-        raise ConfigurationError("\n".join(doc.describe(exc))) from None
-    problems: list[str] = []
+    return Workcell(parsed.workcell, parsed.title, str(path), instruments, parsed.limits.plates_out,
+                    parsed.limits.keep_out, src.data)
+
+
+def _instruments(src: SourceFile, parsed: _WorkcellDoc) -> dict[str, InstrumentConfig]:
+    """Resolve every instrument's class, driver, mode and config.
+
+    Raises:
+        ProtocolErrors: every problem, located at the offending key.
+    """
+    sink = ErrorSink()
     instruments: dict[str, InstrumentConfig] = {}
     for name, inst in parsed.instruments.items():
-        where = doc.where(("instruments", name))
+        here = ("instruments", name)
         if inst.instrument_class not in INSTRUMENT_CLASSES:
-            problems.append(f"{doc.where(('instruments', name, 'class'))}: unknown instrument class "
-                            f"{inst.instrument_class!r}; expected one of {', '.join(INSTRUMENT_CLASSES)}")
+            sink.add(src.loc((*here, "class")), f"unknown instrument class {inst.instrument_class!r}; "
+                     f"expected one of {', '.join(INSTRUMENT_CLASSES)}")
             continue
         try:
             spec = get_driver(inst.driver)
         except ConfigurationError as exc:
-            problems.append(f"{doc.where(('instruments', name, 'driver'))}: {exc}")
+            sink.add(src.loc((*here, "driver")), str(exc))
             continue
         if spec.instrument_class.instrument_class != inst.instrument_class:
-            problems.append(f"{doc.where(('instruments', name, 'driver'))}: driver {spec.name!r} is a "
-                            f"{spec.instrument_class.instrument_class}, not a {inst.instrument_class}")
+            sink.add(src.loc((*here, "driver")),
+                     f"driver {spec.name!r} is a {spec.instrument_class.instrument_class}, not a {inst.instrument_class}")
             continue
         mode = {True: "simulator", False: "real", "emulator": "emulator"}[inst.simulate]
         if mode == "emulator" and spec.create_emulator is None:
-            problems.append(f"{doc.where(('instruments', name, 'simulate'))}: driver {spec.name!r} has no emulator")
+            sink.add(src.loc((*here, "simulate")), f"driver {spec.name!r} has no emulator")
             continue
         try:
             config = spec.parse_config(inst.config)
         except ConfigurationError as exc:
-            problems.append(f"{doc.where(('instruments', name, 'config'))}: {exc}")
+            sink.add(src.loc((*here, "config")), str(exc))
             continue
         instruments[name] = InstrumentConfig(name, inst.instrument_class, spec, mode, inst.nests, config)
-        del where
     if not any(i.instrument_class == "incubator" for i in parsed.instruments.values()):
-        problems.append(f"{doc.where(('instruments',))}: a workcell needs an incubator (the plates' home)")
-    if problems:
-        raise ConfigurationError("\n".join(problems))
-    return Workcell(parsed.workcell, parsed.title, str(path), instruments, parsed.limits.plates_out,
-                    parsed.limits.keep_out, doc.data)
+        sink.add(src.loc(("instruments",), key=True), "a workcell needs an incubator (the plates' home)")
+    sink.raise_if_any()
+    return instruments

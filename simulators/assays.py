@@ -87,7 +87,7 @@ def _fluorescence(culture: CultureModel, pc: PlateCulture, noise: float, rng: ra
     added = next((t for r, t in pc.reagents.items() if r in RESAZURIN_REAGENTS), None)
     hours = 0.0 if added is None else min(RESAZURIN_SATURATION_H, (culture.clock.now() - added) / bio.HOUR)
     out = []
-    for v, c in zip(pc.viable, true_confluence(pc)):
+    for v, c in zip(pc.viable, true_confluence(pc), strict=True):
         signal = RFU_PER_CELL_HOUR * v * hours + 50.0 * c  # + weak cell autofluorescence
         out.append(signal * _factor(rng, noise) + FLUORESCENCE_BACKGROUND_RFU * _factor(rng, 0.05))
     return tuple(out)

@@ -8,7 +8,7 @@ or loopback TCP (``socket://127.0.0.1:<port>``) through
 
 Device model: one count at a time, lasting ``count_s`` device seconds (``time_fn``,
 i.e. the driver's clock); numbers come from ``numbers_fn(sample)`` — in emulator mode the shared
-culture model (see :mod:`simulators.emulator_culture`) — else from a seeded generator.
+culture model (see :mod:`simulators.culture_sync`) — else from a seeded generator.
 
 Device faults on demand: :meth:`CounterEmulator.fail_next` (answer the next request
 with ``ERR <code>``; a non-recoverable code latches the error state until ``RESET``)
@@ -172,7 +172,7 @@ def _with_culture(driver: EmulatedCellCounter, ctx: DriverContext) -> CellCounte
     """Wrap the driver so counts and plate locations follow the workcell's culture model
     (``ctx.shared["culture"]``, created when absent), like the behavioural simulators."""
     from simulators.culture import culture_of
-    from simulators.emulator_culture import SyncedCellCounter
+    from simulators.culture_sync import SyncedCellCounter
 
     synced = SyncedCellCounter(driver, culture_of(ctx))
     driver.emulator.numbers_fn = synced.numbers

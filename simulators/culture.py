@@ -277,12 +277,18 @@ class CultureModel:
         """Seed ``cells_per_well`` viable cells (± ``cv`` per well) in ``volume_ul`` µL. Starts a lag phase."""
         self.check_seed(plate, cells_per_well, volume_ul, device)
         pc = self.plate(plate)
-        rng = self.rng(pc.plate_id, "seed")
-        pc.viable = [max(0.0, cells_per_well * (1.0 + cv * rng.gauss(0.0, 1.0))) for _ in range(pc.model.wells)]
+        now = self._plate_out(pc, cells_per_well, cv, volume_ul, "seed")
         pc.dead = [v * (1.0 - bio.SEED_STOCK_VIABILITY) / bio.SEED_STOCK_VIABILITY for v in pc.viable]
+        pc.history.append((now, f"seeded {cells_per_well:g} cells/well"))
+
+    def _plate_out(self, pc: PlateCulture, per_well: float, cv: float, volume_ul: float, stream: str) -> float:
+        """Put ``per_well`` viable cells (± ``cv``, random ``stream``) into every well in
+        ``volume_ul`` µL; the plate is attached from now. Returns now (s)."""
+        rng = self.rng(pc.plate_id, stream)
+        pc.viable = [max(0.0, per_well * (1.0 + cv * rng.gauss(0.0, 1.0))) for _ in range(pc.model.wells)]
         now = self.clock.now()
         pc.phase, pc.seeded_at, pc.medium_at, pc.volume_ul = "attached", now, now, volume_ul
-        pc.history.append((now, f"seeded {cells_per_well:g} cells/well"))
+        return now
 
     def check_exchange(self, plate: Plate, volume_ul: float, device: str = "culture") -> None:
         """Exchanging medium needs attached cells. Raises StateError otherwise."""
@@ -325,7 +331,7 @@ class CultureModel:
         now = self.clock.now()
         if pc.phase == "dissociated":
             s = bio.DOUBLE_DISSOCIATION_SURVIVAL
-            pc.dead = [d + v * (1.0 - s) for v, d in zip(pc.viable, pc.dead)]
+            pc.dead = [d + v * (1.0 - s) for v, d in zip(pc.viable, pc.dead, strict=True)]
             pc.viable = [v * s for v in pc.viable]
             pc.history.append((now, f"SECOND dose of {reagent} on detached cells: viability crash"))
         else:
@@ -377,13 +383,9 @@ class CultureModel:
         self.check_reseed(plate, split_ratio, volume_ul, device)
         pc = self.plate(plate)
         n = pc.model.wells
-        rng = self.rng(pc.plate_id, "reseed")
-        per_well = pc.suspension_viable / split_ratio / n
-        pc.viable = [max(0.0, per_well * (1.0 + cv * rng.gauss(0.0, 1.0))) for _ in range(n)]
+        now = self._plate_out(pc, pc.suspension_viable / split_ratio / n, cv, volume_ul, "reseed")
         pc.dead = [pc.suspension_dead / split_ratio / n] * n
-        now = self.clock.now()
         pc.suspension_viable = pc.suspension_dead = pc.suspension_ul = 0.0
-        pc.phase, pc.seeded_at, pc.medium_at, pc.volume_ul = "attached", now, now, volume_ul
         pc.passages += 1
         pc.reagents.clear()
         pc.history.append((now, f"reseeded 1:{split_ratio:g}"))
@@ -404,7 +406,7 @@ class CultureModel:
         pc.volume_ul += volume_ul
         if key in LYTIC_REAGENTS:
             pc.atp_cells = list(pc.viable)
-            pc.dead = [v + d for v, d in zip(pc.viable, pc.dead)]
+            pc.dead = [v + d for v, d in zip(pc.viable, pc.dead, strict=True)]
             pc.viable = [0.0] * len(pc.viable)
         pc.history.append((now, f"added {volume_ul:g} µL {key}"))
 

@@ -369,7 +369,7 @@ def create_emulated(config: object, ctx: object) -> object:
     from drivers.plr.incubator import PLRIncubatorConfig, build_racks
     from drivers.spec import DriverContext
     from simulators.culture import culture_of
-    from simulators.emulator_culture import SyncedIncubator
+    from simulators.culture_sync import SyncedIncubator
 
     assert isinstance(config, PLRIncubatorConfig) and isinstance(ctx, DriverContext)
     config = config.model_copy(update={"backend": "cytomat"})

@@ -339,7 +339,7 @@ def create_emulated(config: Any, ctx: Any) -> Any:
     workcell's culture model."""
     from drivers.opentrons.driver import OpentronsLiquidHandler
     from simulators.culture import culture_of
-    from simulators.emulator_culture import SyncedLiquidHandler
+    from simulators.culture_sync import SyncedLiquidHandler
 
     emulator = OpentronsEmulator(time_fn=ctx.clock.now, speed=config.emulator.speed)
 

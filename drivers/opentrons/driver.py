@@ -27,7 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.base import LiquidHandler, action
 from drivers.clock import Clock
-from drivers.errors import ConfigurationError, DeviceFault, InstrumentError, InstrumentTimeout, StateError
+from drivers.errors import (
+    ConfigurationError,
+    DeviceFault,
+    InstrumentError,
+    InstrumentTimeout,
+    StateError,
+    check_state,
+)
 from drivers.labware import Plate
 from drivers.opentrons.client import TERMINAL, RobotClient
 from drivers.opentrons.preflight import PreflightReport, parse_parameters, preflight, preflight_async
@@ -132,11 +139,8 @@ class OpentronsLiquidHandler(LiquidHandler):
 
     async def status(self) -> InstrumentStatus:
         """offline / error / busy (with the run id) / idle."""
-        if not self._connected:
-            return InstrumentStatus("offline")
-        if self._error is not None:
-            return InstrumentStatus("error", self._error.detail, self._error.code)
-        return InstrumentStatus("busy" if self._busy else "idle", f"{self._busy} run {self._run_id}" if self._busy else "")
+        return InstrumentStatus.of(self._connected, self._error, self._busy,
+                                   busy_detail=f"{self._busy} run {self._run_id}")
 
     async def abort(self) -> None:
         """Send ``stop`` to the active run (best effort; never raises)."""
@@ -271,11 +275,7 @@ class OpentronsLiquidHandler(LiquidHandler):
         await self._run(self.protocol, values, action_name)
 
     async def _run(self, path: Path, values: dict[str, Any], label: str) -> None:
-        self._require_online()
-        if self._error is not None:
-            raise StateError(self.name, f"in error [{self._error.code}]; call reset_error() first")
-        if self._busy:
-            raise StateError(self.name, f"busy ({self._busy})")
+        check_state(self.name, self._connected, self._error, self._busy)
         self._busy = label
         try:
             expected = 0.0
@@ -362,8 +362,7 @@ class OpentronsLiquidHandler(LiquidHandler):
             await self.clock.sleep(self.config.poll_s)
 
     def _require_online(self) -> None:
-        if not self._connected:
-            raise StateError(self.name, "not connected; call connect() first")
+        check_state(self.name, self._connected)
 
 
 def _preflight_blocking(path: Path, values: Any) -> PreflightReport:

@@ -15,6 +15,8 @@ driver is created. Registry names:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from drivers.base import Incubator, LiquidHandler, PlateReader
 from drivers.plr.incubator import PLRIncubator, PLRIncubatorConfig
 from drivers.plr.liquid_handler import PLRLiquidHandler, PLRLiquidHandlerConfig
@@ -27,7 +29,7 @@ LIQUID_HANDLER = DriverSpec(
     config_model=PLRLiquidHandlerConfig,
     create="drivers.plr.liquid_handler:create",
     create_simulator="drivers.plr.sim:liquid_handler",
-    create_emulator="simulators.emulator_culture:plr_liquid_handler",
+    create_emulator="simulators.culture_sync:plr_liquid_handler",
     description="pylabrobot LiquidHandler (STAR/STARlet, OT-2, chatterbox) with volume and tip tracking",
     transport="usb",
     driver_class=PLRLiquidHandler,
@@ -50,17 +52,13 @@ INCUBATOR = DriverSpec(
     driver_class=PLRIncubator,
 )
 
-CYTOMAT = DriverSpec(
+CYTOMAT = replace(
+    INCUBATOR,
     name="plr.cytomat",
-    instrument_class=Incubator,
     config_model=CytomatConfig,
-    create="drivers.plr.incubator:create",
-    create_simulator="drivers.plr.sim:incubator",
-    create_emulator="simulators.cytomat_emulator:create_emulated",
     description="Thermo Cytomat through pylabrobot's CytomatBackend (serial); emulator on a pty",
-    transport="serial",
-    driver_class=PLRIncubator,
 )
+"""``plr.incubator`` under the Cytomat name, config model and description."""
 
 PLATE_READER = DriverSpec(
     name="plr.plate_reader",
@@ -68,7 +66,7 @@ PLATE_READER = DriverSpec(
     config_model=PLRPlateReaderConfig,
     create="drivers.plr.plate_reader:create",
     create_simulator="drivers.plr.sim:plate_reader",
-    create_emulator="simulators.emulator_culture:plr_plate_reader",
+    create_emulator="simulators.culture_sync:plr_plate_reader",
     description="pylabrobot PlateReader (CLARIOstar, Cytation 5, Synergy H1, chatterbox)",
     transport="usb",
     driver_class=PLRPlateReader,

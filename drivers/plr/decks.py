@@ -130,7 +130,7 @@ def _ot2(n_racks: int, reservoir: str, waste: str, collection: str, tip_rack: st
         raise ConfigurationError(f"tip_racks must be 1..4 on the OT-2 layout (got {n_racks})")
     deck = OTDeck()
     racks = [ot_tip_rack(tip_rack, f"tips_{i + 1}") for i in range(n_racks)]
-    for slot, rack in zip((1, 4, 7, 10), racks):
+    for slot, rack in zip((1, 4, 7, 10), racks, strict=False):
         deck.assign_child_at_slot(rack, slot)
     res, wst, col = (resource_factory(fn)(name) for fn, name in
                      ((reservoir, "reservoir"), (waste, "waste"), (collection, "collection")))

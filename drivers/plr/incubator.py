@@ -21,7 +21,7 @@ from typing import Any
 
 from drivers.base import Incubator
 from drivers.clock import Clock
-from drivers.errors import ConnectionLost, InstrumentError, StateError
+from drivers.errors import ConnectionLost, InstrumentError, StateError, check_state
 from drivers.labware import Plate
 from drivers.plr._common import WireTap, quiet, route_plr_logs, tap_backend, timed
 from drivers.plr.incubator_config import (  # noqa: F401 (re-exported)
@@ -124,11 +124,7 @@ class PLRIncubator(Incubator):
     async def status(self) -> InstrumentStatus:
         """offline / error / busy / idle, with the plates this incubator holds."""
         plates = tuple(sorted(p for p, w in self._where.items() if isinstance(w, int)))
-        if self.frontend is None:
-            return InstrumentStatus("offline", plates=plates)
-        if self._error is not None:
-            return InstrumentStatus("error", self._error.detail, self._error.code, plates)
-        return InstrumentStatus("busy" if self._busy else "idle", self._busy or "", None, plates)
+        return InstrumentStatus.of(self.frontend is not None, self._error, self._busy, plates)
 
     async def abort(self) -> None:
         """No safe mid-move stop exists on these devices: the move finishes (no-op)."""
@@ -326,15 +322,10 @@ class PLRIncubator(Incubator):
             self._error = exc
 
     def _require_online(self) -> None:
-        if self.frontend is None:
-            raise StateError(self.name, "not connected; call connect() first")
+        check_state(self.name, self.frontend is not None)
 
     def _require_ready(self) -> None:
-        self._require_online()
-        if self._error is not None:
-            raise StateError(self.name, f"in error [{self._error.code}]; call reset_error() first")
-        if self._busy:
-            raise StateError(self.name, f"busy ({self._busy})")
+        check_state(self.name, self.frontend is not None, self._error, self._busy)
 
     def _describe(self, plate_id: str) -> str:
         where = self._where.get(plate_id)

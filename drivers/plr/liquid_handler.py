@@ -24,7 +24,7 @@ from pydantic import Field
 
 from drivers.base import LiquidHandler
 from drivers.clock import Clock
-from drivers.errors import ConfigurationError, InstrumentError, StateError
+from drivers.errors import ConfigurationError, InstrumentError, StateError, check_state
 from drivers.labware import Plate
 from drivers.plr._common import map_error, quiet, route_plr_logs, timed, tracking_off, tracking_on
 from drivers.plr.decks import DeckKind, Layout, build_layout
@@ -207,11 +207,7 @@ class PLRLiquidHandler(LiquidHandler):
         """offline / error / busy / idle with the plate on the deck."""
         current = self.layout.current_plate()
         plates = (current.name,) if current is not None else ()
-        if not self._connected:
-            return InstrumentStatus("offline", plates=plates)
-        if self._error is not None:
-            return InstrumentStatus("error", self._error.detail, self._error.code, plates)
-        return InstrumentStatus("busy" if self._busy else "idle", self._busy or "", None, plates)
+        return InstrumentStatus.of(self._connected, self._error, self._busy, plates)
 
     async def abort(self) -> None:
         """No mid-step stop through pylabrobot: the current step finishes (no-op)."""
@@ -328,11 +324,7 @@ class PLRLiquidHandler(LiquidHandler):
 
     async def _execute(self, action: str, plate: Plate, volume_ul: float, reagent: str | None = None,
                        split_ratio: float = 1.0) -> None:
-        self._require_online()
-        if self._error is not None:
-            raise StateError(self.name, f"in error [{self._error.code}]; call reset_error() first")
-        if self._busy:
-            raise StateError(self.name, f"busy ({self._busy})")
+        check_state(self.name, self._connected, self._error, self._busy)
         ops = self._plan(action, plate, volume_ul, reagent, split_ratio)
         self.layout.place_plate(self._resource(plate))  # the mover put it on the deck
         found = problems(ops, self.layout)
@@ -396,8 +388,7 @@ class PLRLiquidHandler(LiquidHandler):
             pass
 
     def _require_online(self) -> None:
-        if not self._connected:
-            raise StateError(self.name, "not connected; call connect() first")
+        check_state(self.name, self._connected)
 
 
 def create(config: PLRLiquidHandlerConfig, ctx: DriverContext) -> PLRLiquidHandler:

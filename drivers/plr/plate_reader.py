@@ -14,7 +14,7 @@ from pydantic import Field
 
 from drivers.base import PlateReader
 from drivers.clock import Clock
-from drivers.errors import InstrumentError, StateError
+from drivers.errors import InstrumentError, StateError, check_state
 from drivers.labware import Plate
 from drivers.plr._common import quiet, route_plr_logs, timed
 from drivers.plr.labware_map import plr_plate
@@ -114,11 +114,7 @@ class PLRPlateReader(PlateReader):
 
     async def status(self) -> InstrumentStatus:
         """offline / error / busy / idle."""
-        if not self._connected:
-            return InstrumentStatus("offline")
-        if self._error is not None:
-            return InstrumentStatus("error", self._error.detail, self._error.code)
-        return InstrumentStatus("busy" if self._busy else "idle", self._busy or "")
+        return InstrumentStatus.of(self._connected, self._error, self._busy)
 
     async def abort(self) -> None:
         """Reads cannot be interrupted through pylabrobot (no-op)."""
@@ -143,11 +139,7 @@ class PLRPlateReader(PlateReader):
             StateError: offline, in error, busy, or an unknown mode.
             InstrumentError: the reader failed (mapped).
         """
-        self._require_online()
-        if self._error is not None:
-            raise StateError(self.name, f"in error [{self._error.code}]; call reset_error() first")
-        if self._busy:
-            raise StateError(self.name, f"busy ({self._busy})")
+        check_state(self.name, self._connected, self._error, self._busy)
         if mode not in UNITS:
             raise StateError(self.name, f"unknown read mode {mode!r}; expected one of {', '.join(UNITS)}")
         resource = plr_plate(plate, self.config.plate_resources)
@@ -197,8 +189,7 @@ class PLRPlateReader(PlateReader):
         setattr(self.reader.backend, f"dummy_{mode}", grid)
 
     def _require_online(self) -> None:
-        if not self._connected:
-            raise StateError(self.name, "not connected; call connect() first")
+        check_state(self.name, self._connected)
 
 
 def create(config: PLRPlateReaderConfig, ctx: DriverContext) -> PLRPlateReader:

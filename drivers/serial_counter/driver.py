@@ -37,6 +37,7 @@ from drivers.errors import (
     InstrumentTimeout,
     StateError,
     WireProtocolError,
+    check_state,
 )
 from drivers.labware import Plate
 from drivers.results import CellCount, Identity, InstrumentStatus
@@ -201,8 +202,7 @@ class SerialCellCounter(CellCounter):
             StateError: never connected.
             InstrumentError: the device did not accept ``RESET``.
         """
-        if not self._wanted:
-            raise StateError(self.name, "not connected; call connect() first")
+        check_state(self.name, self._wanted)
         await self._call(cc1.RESET)
         self._error = None
         self._state = "idle"
@@ -253,10 +253,7 @@ class SerialCellCounter(CellCounter):
 
     # -- wire ---------------------------------------------------------------------------
     def _require_ready(self) -> None:
-        if not self._wanted:
-            raise StateError(self.name, "not connected; call connect() first")
-        if self._error is not None:
-            raise StateError(self.name, f"in error [{self._error.code}]; call reset_error() first")
+        check_state(self.name, self._wanted, self._error)
         if self._state == "busy":
             raise StateError(self.name, "busy with another count")
 
@@ -281,8 +278,7 @@ class SerialCellCounter(CellCounter):
             StateError: not connected.
             InstrumentError: see module docstring.
         """
-        if not self._wanted and self._ser is None:
-            raise StateError(self.name, "not connected; call connect() first")
+        check_state(self.name, self._wanted or self._ser is not None)
         request = cc1.encode_request(verb, arg)
         async with self._lock:
             if self._ser is None:  # lost earlier: reopen (raises ConnectionLost if it cannot)

@@ -39,6 +39,7 @@ from drivers.actions import actions_of
 from drivers.base import Instrument
 from drivers.clock import VirtualClock
 from drivers.errors import CellwrightError, InstrumentError, StateError
+from drivers.labware import Plate
 from drivers.results import Identity, InstrumentStatus
 from drivers.spec import DriverContext, DriverSpec, get_driver
 from drivers.testing.report import Check, ConformanceReport
@@ -180,6 +181,24 @@ def _need(scenario: Scenario | None) -> Scenario:
     return scenario
 
 
+async def _staged(
+    inst: Instrument, shared: dict[str, Any], scenario: Scenario | None, name: str
+) -> tuple[Scenario, Plate]:
+    """Connect and stage plate ``name`` for the scenario's main action; skip when that cannot be done."""
+    sc = _need(scenario)
+    await inst.connect()
+    plate = make_plate(name)
+    if not await sc.prepare(inst, plate, shared):
+        raise _Skip("cannot stage a plate for this driver")
+    return sc, plate
+
+
+async def _expect_state(inst: Instrument, expected: str, when: str) -> None:
+    """Assert the instrument reports ``expected`` ``when`` (``after connect``)."""
+    state = (await inst.status()).state
+    assert state == expected, f"status {when} is {state!r}, expected {expected!r}"
+
+
 # -- checks -----------------------------------------------------------------------------------
 
 async def _actions(inst: Instrument, spec: DriverSpec) -> str:
@@ -215,8 +234,7 @@ async def _before_connect(inst: Instrument, shared: dict[str, Any], scenario: Sc
 async def _connect(inst: Instrument) -> str:
     await inst.connect()
     await inst.connect()
-    state = (await inst.status()).state
-    assert state == "idle", f"status after connect is {state!r}, expected 'idle'"
+    await _expect_state(inst, "idle", "after connect")
     return ""
 
 
@@ -238,11 +256,7 @@ async def _status(inst: Instrument) -> str:
 
 
 async def _main(inst: Instrument, shared: dict[str, Any], clock: VirtualClock, scenario: Scenario | None) -> str:
-    sc = _need(scenario)
-    await inst.connect()
-    plate = make_plate("main")
-    if not await sc.prepare(inst, plate, shared):
-        raise _Skip("cannot stage a plate for this driver")
+    sc, plate = await _staged(inst, shared, scenario, "main")
     expected = inst.duration_of(sc.main_name, plate=plate)
     t0 = clock.now()
     result = await sc.main(inst, plate)
@@ -252,8 +266,7 @@ async def _main(inst: Instrument, shared: dict[str, Any], clock: VirtualClock, s
         check_environment(await inst.environment())  # type: ignore[attr-defined]
     if expected > 0:
         assert took > 0, f"{sc.main_name} took no clock time (expected ~{expected:g} s): wait on the injected clock"
-    state = (await inst.status()).state
-    assert state == "idle", f"status after {sc.main_name} is {state!r}, expected 'idle'"
+    await _expect_state(inst, "idle", f"after {sc.main_name}")
     return f"{sc.main_name} took {took:.0f} clock s (expected {expected:.0f})"
 
 
@@ -276,11 +289,7 @@ async def _absent(inst: Instrument, shared: dict[str, Any], scenario: Scenario |
 
 
 async def _timeout(inst: Instrument, shared: dict[str, Any], clock: VirtualClock, scenario: Scenario | None) -> str:
-    sc = _need(scenario)
-    await inst.connect()
-    plate = make_plate("timeout")
-    if not await sc.prepare(inst, plate, shared):
-        raise _Skip("cannot stage a plate")
+    sc, plate = await _staged(inst, shared, scenario, "timeout")
     budget = max(0.5, min(5.0, inst.duration_of(sc.main_name, plate=plate) / 10))
     try:
         await clock.wait_for(sc.main(inst, plate), budget)
@@ -291,8 +300,7 @@ async def _timeout(inst: Instrument, shared: dict[str, Any], clock: VirtualClock
     await inst.abort()
     await clock.sleep(1.0)
     await inst.reset_error()
-    state = (await inst.status()).state
-    assert state == "idle", f"after a timeout, abort and reset_error the status is {state!r}, expected 'idle'"
+    await _expect_state(inst, "idle", "after a timeout, abort and reset_error")
     return f"timed out after {budget:g} clock s"
 
 
@@ -300,11 +308,7 @@ async def _wire_fault(inst: Instrument, shared: dict[str, Any], scenario: Scenar
     emulator = getattr(inst, "emulator", None)
     if mode != "emulator" or emulator is None or not hasattr(emulator, "inject"):
         raise _Skip("only for drivers on a wire-level emulator with inject()")
-    sc = _need(scenario)
-    await inst.connect()
-    plate = make_plate("wire")
-    if not await sc.prepare(inst, plate, shared):
-        raise _Skip("cannot stage a plate")
+    sc, plate = await _staged(inst, shared, scenario, "wire")
     seen = []
     for fault in ("no_reply", "garbled"):
         emulator.inject(fault)
@@ -324,15 +328,10 @@ async def _wire_fault(inst: Instrument, shared: dict[str, Any], scenario: Scenar
 
 
 async def _error_reset(inst: Instrument, shared: dict[str, Any], scenario: Scenario | None) -> str:
-    sc = _need(scenario)
-    await inst.connect()
-    plate = make_plate("error")
-    if not await sc.prepare(inst, plate, shared):
-        raise _Skip("cannot stage a plate")
+    sc, plate = await _staged(inst, shared, scenario, "error")
     if not _arm_fault(inst, sc.main_name):
         await inst.reset_error()
-        state = (await inst.status()).state
-        assert state == "idle", f"reset_error on a healthy instrument left {state!r}"
+        await _expect_state(inst, "idle", "after reset_error on a healthy instrument")
         raise _Skip("no way to inject a fault into this driver (reset_error on idle checked)")
     try:
         await sc.main(inst, plate)
@@ -340,11 +339,9 @@ async def _error_reset(inst: Instrument, shared: dict[str, Any], scenario: Scena
         assert not exc.recoverable, "the injected fault came back recoverable"
     else:
         raise AssertionError("the injected fault did not surface")
-    state = (await inst.status()).state
-    assert state == "error", f"after a non-recoverable fault the status is {state!r}, expected 'error'"
+    await _expect_state(inst, "error", "after a non-recoverable fault")
     await inst.reset_error()
-    state = (await inst.status()).state
-    assert state == "idle", f"after reset_error the status is {state!r}, expected 'idle'"
+    await _expect_state(inst, "idle", "after reset_error")
     return ""
 
 
@@ -367,9 +364,7 @@ async def _disconnect(inst: Instrument) -> str:
     await inst.connect()
     await inst.disconnect()
     await inst.disconnect()
-    state = (await inst.status()).state
-    assert state == "offline", f"status after disconnect is {state!r}, expected 'offline'"
+    await _expect_state(inst, "offline", "after disconnect")
     await inst.connect()
-    state = (await inst.status()).state
-    assert state == "idle", f"status after reconnecting is {state!r}, expected 'idle'"
+    await _expect_state(inst, "idle", "after reconnecting")
     return ""

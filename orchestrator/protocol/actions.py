@@ -13,13 +13,12 @@ from drivers.actions import ActionInfo, catalogue
 from drivers.base import INSTRUMENT_CLASSES
 from drivers.errors import ERROR_KINDS
 from drivers.labware import LABWARE_MODELS
-from orchestrator.protocol.context import INVALID, FileCtx, Session, compile_value, static_duration
+from orchestrator.protocol.context import INVALID, Session, StepCtx, compile_value, static_duration
 from orchestrator.protocol.errors import did_you_mean, one_of
 from orchestrator.protocol.expr import UNKNOWN, Saved
 from orchestrator.protocol.graph import Criterion, Expr, RecoveryRule
-from orchestrator.protocol.model import RetrySpec, Step
+from orchestrator.protocol.model import RetrySpec
 from orchestrator.protocol.params import RESERVED
-from orchestrator.protocol.source import DataPath
 from orchestrator.protocol.structure import describe
 
 _MOVES = "plate movement is planned by the engine (it inserts fetch, store and transfer); remove this step"
@@ -82,24 +81,14 @@ def resolve_action(sess: Session, text: str) -> tuple[ActionInfo | None, str | N
     return info, instrument, None
 
 
-def check_args(
-    ctx: FileCtx,
-    sess: Session,
-    step: Step,
-    raw: dict[str, Any],
-    path: DataPath,
-    label: str,
-    info: ActionInfo,
-    in_repeat: bool,
-    with_broken: bool = False,
-) -> dict[str, Any]:
+def check_args(at: StepCtx, info: ActionInfo, with_broken: bool = False) -> dict[str, Any]:
     """Argument values for the graph (defaults filled in); reports every bad argument.
 
     ``with_broken``: ``with:`` was already reported as malformed; missing arguments
     are then not reported again.
     """
+    ctx, sess, step, path, label = at.ctx, at.sess, at.step, at.path, at.label
     given = dict(step.with_ or {})
-    sink = sess.sink
     args: dict[str, Any] = {}
     wpath = (*path, "with")
     plate_model = None
@@ -109,42 +98,42 @@ def check_args(
         if param is None:
             names = [p.name for p in info.params]
             hint = did_you_mean(pname, names) or f"; arguments: {one_of(names) if names else 'none'}"
-            sink.add(ctx.src.loc(vpath, key=True), f"{label}: {info.qualified} takes no argument {pname!r}{hint}")
+            at.report(ctx.src.loc(vpath, key=True), f"{info.qualified} takes no argument {pname!r}{hint}")
             continue
         if param.kind == "plate":
             if not isinstance(value, str) or "${" in value:
-                sink.add(
+                at.report(
                     ctx.src.loc(vpath),
-                    f"{label}: with.{pname}: expected the name of declared labware, got {describe(value)}",
+                    f"with.{pname}: expected the name of declared labware, got {describe(value)}",
                 )
             elif value not in ctx.labware:
                 hint = did_you_mean(value, ctx.labware) or f"; declared: {one_of(ctx.labware)}"
-                sink.add(ctx.src.loc(vpath), f"{label}: with.{pname}: {value!r} is not declared labware{hint}")
+                at.report(ctx.src.loc(vpath), f"with.{pname}: {value!r} is not declared labware{hint}")
             else:
                 decl = ctx.labware[value]
                 args[pname] = decl.name if decl else value
                 plate_model = LABWARE_MODELS.get(decl.model) if decl else None
             continue
-        resolved = compile_value(ctx, sess, value, vpath, f"{label}: with.{pname}", in_repeat)
+        resolved = compile_value(ctx, sess, value, vpath, f"{label}: with.{pname}", at.in_repeat)
         if resolved is INVALID or resolved is UNKNOWN or isinstance(resolved, Expr):
             args[pname] = resolved
             continue
         problem, resolved = _kind(param.kind, param.optional, resolved)
         if problem:
-            sink.add(ctx.src.loc(vpath), f"{label}: with.{pname}: expected {problem}, got {describe(resolved)}")
+            at.report(ctx.src.loc(vpath), f"with.{pname}: expected {problem}, got {describe(resolved)}")
         args[pname] = resolved
     for p in info.params:
         if p.name not in given:
             if p.required and not with_broken:
-                where = ctx.src.loc(wpath if "with" in raw else (*path, "do"))
-                sink.add(where, f"{label}: {info.qualified} needs argument {p.name!r} ({p.kind}); add it under with:")
+                where = ctx.src.loc(wpath if "with" in at.raw else (*path, "do"))
+                at.report(where, f"{info.qualified} needs argument {p.name!r} ({p.kind}); add it under with:")
             else:
                 args[p.name] = p.default
     volume = args.get("volume_ul")
     if plate_model and isinstance(volume, (int, float)) and volume > plate_model.max_volume_ul:
-        sink.add(
+        at.report(
             ctx.src.loc((*wpath, "volume_ul")),
-            f"{label}: with.volume_ul: {volume:g} µL exceeds the "
+            f"with.volume_ul: {volume:g} µL exceeds the "
             f"{plate_model.max_volume_ul:g} µL working volume of {plate_model.name}",
         )
     return args
@@ -165,43 +154,43 @@ def _kind(kind: str, optional: bool, value: Any) -> tuple[str | None, Any]:
     return (None if isinstance(value, expected[0]) else expected[1]), value
 
 
-def check_save(ctx: FileCtx, sess: Session, step: Step, path: DataPath, label: str, key: str, info: ActionInfo) -> None:
-    """Check ``save`` and record the saved name in ``ctx``."""
+def check_save(at: StepCtx, key: str, info: ActionInfo) -> None:
+    """Check ``save`` and record the saved name in the file context."""
+    ctx, step = at.ctx, at.step
     if step.save is None:
         return
     result, fields = result_fields(info)
-    where = ctx.src.loc((*path, "save"))
+    where = at.loc("save")
     if result is None:
-        sess.sink.add(where, f"{label}: save: {info.qualified} returns nothing to save")
+        at.report(where, f"save: {info.qualified} returns nothing to save")
     elif step.save in ctx.params or step.save in RESERVED:
-        sess.sink.add(where, f"{label}: save: {step.save!r} is already a parameter or a reserved name")
+        at.report(where, f"save: {step.save!r} is already a parameter or a reserved name")
     ctx.saved[step.save] = Saved(key, result, fields if result else None)
 
 
-def check_accept(
-    ctx: FileCtx, sess: Session, step: Step, path: DataPath, label: str, info: ActionInfo
-) -> tuple[Criterion, ...]:
+def check_accept(at: StepCtx, info: ActionInfo) -> tuple[Criterion, ...]:
     """Acceptance criteria of an action step; reports unknown fields and bad comparisons."""
+    ctx, sess, step, path, label = at.ctx, at.sess, at.step, at.path, at.label
     if step.on_reject is not None and not step.accept:
-        sess.sink.add(ctx.src.loc((*path, "on_reject")), f"{label}: on_reject needs accept: criteria")
+        at.report(at.loc("on_reject"), "on_reject needs accept: criteria")
     if not step.accept:
         return ()
     result, fields = result_fields(info)
     if result is None:
-        sess.sink.add(ctx.src.loc((*path, "accept")), f"{label}: accept: {info.qualified} returns nothing to check")
+        at.report(at.loc("accept"), f"accept: {info.qualified} returns nothing to check")
         return ()
     out = []
     for fname, text in step.accept.items():
         fpath = (*path, "accept", fname)
         if fname not in fields:
             hint = did_you_mean(fname, fields) or f"; fields: {one_of(fields) if fields else 'none'}"
-            sess.sink.add(ctx.src.loc(fpath, key=True), f"{label}: accept: {result} has no field {fname!r}{hint}")
+            at.report(ctx.src.loc(fpath, key=True), f"accept: {result} has no field {fname!r}{hint}")
             continue
         m = _CRITERION.match(text)
         if not m:
-            sess.sink.add(
+            at.report(
                 ctx.src.loc(fpath),
-                f"{label}: accept.{fname}: expected 'operator value' like '>= 0.90' "
+                f"accept.{fname}: expected 'operator value' like '>= 0.90' "
                 f"(operators >= > <= < == !=), got {text!r}",
             )
             continue
@@ -215,8 +204,8 @@ def check_accept(
         if value is INVALID or value is UNKNOWN:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            sess.sink.add(
-                ctx.src.loc(fpath), f"{label}: accept.{fname}: expected a number after {m.group(1)}, got {m.group(2)!r}"
+            at.report(
+                ctx.src.loc(fpath), f"accept.{fname}: expected a number after {m.group(1)}, got {m.group(2)!r}"
             )
             continue
         shown = f"{value:g}" if "${" in m.group(2) else m.group(2)
@@ -224,15 +213,16 @@ def check_accept(
     return tuple(out)
 
 
-def check_on_error(ctx: FileCtx, sess: Session, step: Step, path: DataPath, label: str) -> dict[str, RecoveryRule]:
+def check_on_error(at: StepCtx) -> dict[str, RecoveryRule]:
     """Recovery rules by error kind; reports unknown kinds."""
+    ctx, sess, step, path, label = at.ctx, at.sess, at.step, at.path, at.label
     out: dict[str, RecoveryRule] = {}
     kinds = (*ERROR_KINDS, "default")
     for kind, rule in (step.on_error or {}).items():
         kpath = (*path, "on_error", kind)
         if kind not in kinds:
             hint = did_you_mean(kind, kinds) or f"; error kinds: {one_of(kinds)}"
-            sess.sink.add(ctx.src.loc(kpath, key=True), f"{label}: on_error: unknown error kind {kind!r}{hint}")
+            at.report(ctx.src.loc(kpath, key=True), f"on_error: unknown error kind {kind!r}{hint}")
             continue
         if isinstance(rule, RetrySpec):
             backoff = static_duration(ctx, sess, rule.backoff, (*kpath, "backoff"), f"{label}: on_error.{kind}.backoff")

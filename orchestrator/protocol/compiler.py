@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.protocol import actions
-from orchestrator.protocol.context import FileCtx, Session, static_count, static_duration
+from orchestrator.protocol.context import FileCtx, Session, StepCtx, static_count, static_duration
 from orchestrator.protocol.errors import did_you_mean
 from orchestrator.protocol.expr import Saved, compile_expr, template_parts
 from orchestrator.protocol.graph import ActionNode, Expr, GroupNode, Lag, Node, OperatorNode, RepeatNode, WaitNode
@@ -83,7 +83,7 @@ def compile_steps(
         if step is None:
             _salvage(ctx, sess, item, spath, key, frame, in_repeat)
         else:
-            node = compile_step(ctx, sess, step, kept, spath, key, label, frame, in_repeat, broken)
+            node = compile_step(StepCtx(ctx, sess, step, kept, spath, label, in_repeat), key, frame, broken)
         if node is not None:
             nodes.append(node)
         if isinstance(sid, str):
@@ -101,46 +101,37 @@ def _salvage(ctx: FileCtx, sess: Session, item: Any, path: DataPath, key: str, f
     compile_steps(ctx, sess, item.get("steps"), (*path, "steps"), Frame(frame, key + "."), rep or "repeat" in item)
 
 
-def compile_step(
-    ctx: FileCtx,
-    sess: Session,
-    step: Step,
-    raw: dict[str, Any],
-    path: DataPath,
-    key: str,
-    label: str,
-    frame: Frame,
-    in_repeat: bool,
-    broken: frozenset[str] = frozenset(),
-) -> Node | None:
+def compile_step(at: StepCtx, key: str, frame: Frame, broken: frozenset[str] = frozenset()) -> Node | None:
     """One step of any kind; None when it cannot be compiled.
 
     ``broken`` names keys already reported (and dropped) by structural validation, so
     checks that they are present do not repeat the complaint.
     """
-    sink, loc = sess.sink, ctx.src.loc(path)
+    ctx, sess, step, raw, path, label = at.ctx, at.sess, at.step, at.raw, at.path, at.label
+    loc = at.loc()
     kinds = [k for k in _KINDS if k in raw and raw[k] is not None]
     if len(kinds) > 1:
-        sink.add(
-            ctx.src.loc((*path, kinds[1]), key=True),
-            f"{label}: a step has exactly one of do, wait, ask, include or steps; this one has {' and '.join(kinds)}",
+        at.report(
+            at.loc(kinds[1], key=True),
+            f"a step has exactly one of do, wait, ask, include or steps; this one has {' and '.join(kinds)}",
         )
     elif not kinds and not broken & {*_KINDS, "repeat"}:
-        extra = "repeat needs steps: (the block to repeat)" if step.repeat else "add do:, wait:, ask:, include: or steps:"
-        sink.add(loc, f"{label}: the step does nothing; {extra}")
+        extra = ("repeat needs steps: (the block to repeat)" if step.repeat
+                 else "add do:, wait:, ask:, include: or steps:")
+        at.report(loc, f"the step does nothing; {extra}")
     kind = kinds[0] if kinds else None
     if step.repeat is not None and kind not in ("steps", None):
-        sink.add(ctx.src.loc((*path, "repeat"), key=True), f"{label}: repeat needs steps:, not {kind or 'nothing'}")
+        at.report(at.loc("repeat", key=True), f"repeat needs steps:, not {kind or 'nothing'}")
     for k in _ACTION_ONLY:
         if k in raw and kind != "do":
-            sink.add(ctx.src.loc((*path, k), key=True), f"{label}: {k} is only allowed on an action step (do:)")
+            at.report(at.loc(k, key=True), f"{k} is only allowed on an action step (do:)")
     if "with" in raw and kind not in ("do", "include"):
-        sink.add(ctx.src.loc((*path, "with"), key=True), f"{label}: with is only allowed with do: or include:")
-    when = _condition(ctx, sess, step.when, (*path, "when"), f"{label}: when", in_repeat)
-    lags = _lags(ctx, sess, step, path, label, key, frame, broken)
+        at.report(at.loc("with", key=True), "with is only allowed with do: or include:")
+    when = _condition(ctx, sess, step.when, (*path, "when"), f"{label}: when", at.in_repeat)
+    lags = _lags(at, key, frame, broken)
     common: dict[str, Any] = {"id": step.id, "key": key, "location": loc, "when": when, "lags": lags}
     if kind == "do":
-        return _action(ctx, sess, step, raw, path, label, in_repeat, common, "with" in broken)
+        return _action(at, common, "with" in broken)
     if kind == "wait":
         seconds = static_duration(ctx, sess, step.wait, (*path, "wait"), f"{label}: wait")
         return WaitNode(seconds=seconds or 0.0, **common)
@@ -149,41 +140,32 @@ def compile_step(
     if kind == "include":
         from orchestrator.protocol.includes import compile_include
 
-        return compile_include(ctx, sess, step, raw, path, label, in_repeat, common)
+        return compile_include(at, common)
     if kind == "steps":
         inner = Frame(frame, key + ".")
-        body = compile_steps(ctx, sess, raw["steps"], (*path, "steps"), inner, in_repeat or step.repeat is not None)
+        body = compile_steps(ctx, sess, raw["steps"], (*path, "steps"), inner, at.in_repeat or step.repeat is not None)
         if step.repeat is None:
             return GroupNode(steps=body, **common)
-        return _repeat(ctx, sess, step, path, label, body, common, "repeat" in broken)
+        return _repeat(at, body, common, "repeat" in broken)
     return None
 
 
-def _action(
-    ctx: FileCtx,
-    sess: Session,
-    step: Step,
-    raw: dict[str, Any],
-    path: DataPath,
-    label: str,
-    rep: bool,
-    common: dict[str, Any],
-    with_broken: bool,
-) -> ActionNode | None:
+def _action(at: StepCtx, common: dict[str, Any], with_broken: bool) -> ActionNode | None:
+    ctx, sess, step, path, label = at.ctx, at.sess, at.step, at.path, at.label
     assert step.do is not None
     info, instrument, problem = actions.resolve_action(sess, step.do)
     if info is None:
-        sess.sink.add(ctx.src.loc((*path, "do")), f"{label}: do: {problem}")
+        at.report(at.loc("do"), f"do: {problem}")
         if step.save:
             ctx.saved[step.save] = Saved(common["key"], None, None)
         return None
-    args = actions.check_args(ctx, sess, step, raw, path, label, info, rep, with_broken)
-    accept = actions.check_accept(ctx, sess, step, path, label, info)
-    on_error = actions.check_on_error(ctx, sess, step, path, label)
+    args = actions.check_args(at, info, with_broken)
+    accept = actions.check_accept(at, info)
+    on_error = actions.check_on_error(at)
     timeout = static_duration(ctx, sess, step.timeout, (*path, "timeout"), f"{label}: timeout")
     if timeout == 0:
-        sess.sink.add(ctx.src.loc((*path, "timeout")), f"{label}: timeout: must be longer than 0s")
-    actions.check_save(ctx, sess, step, path, label, common["key"], info)
+        at.report(at.loc("timeout"), "timeout: must be longer than 0s")
+    actions.check_save(at, common["key"], info)
     return ActionNode(
         instrument_class=info.instrument_class,
         action=info.name,
@@ -198,19 +180,11 @@ def _action(
     )
 
 
-def _repeat(
-    ctx: FileCtx,
-    sess: Session,
-    step: Step,
-    path: DataPath,
-    label: str,
-    body: tuple[Node, ...],
-    common: dict[str, Any],
-    broken: bool,
-) -> RepeatNode:
-    spec, rpath = step.repeat, (*path, "repeat")
+def _repeat(at: StepCtx, body: tuple[Node, ...], common: dict[str, Any], broken: bool) -> RepeatNode:
+    ctx, sess = at.ctx, at.sess
+    spec, rpath = at.step.repeat, (*at.path, "repeat")
     assert spec is not None
-    lab = f"{label}: repeat"
+    lab = f"{at.label}: repeat"
     every = static_duration(ctx, sess, spec.every, (*rpath, "every"), f"{lab}.every")
     window = static_duration(ctx, sess, spec.window, (*rpath, "window"), f"{lab}.window")
     times = static_count(ctx, sess, spec.times, (*rpath, "times"), f"{lab}.times", 0)
@@ -249,9 +223,8 @@ def _condition(ctx: FileCtx, sess: Session, text: str | None, path: DataPath, la
     return compile_expr(body, ctx.scope(rep), lambda o: ctx.src.at(path, offset + o), sess.sink.add, label)
 
 
-def _lags(
-    ctx: FileCtx, sess: Session, step: Step, path: DataPath, label: str, key: str, frame: Frame, broken: frozenset[str]
-) -> tuple[Lag, ...]:
+def _lags(at: StepCtx, key: str, frame: Frame, broken: frozenset[str]) -> tuple[Lag, ...]:
+    ctx, sess, step, path, label = at.ctx, at.sess, at.step, at.path, at.label
     refs: list[tuple[str, DataPath, float, float | None]] = []
     after = step.after
     for i, ref in enumerate([after] if isinstance(after, str) else after or []):
@@ -262,9 +235,9 @@ def _lags(
         lo = static_duration(ctx, sess, sw.min, (*swp, "min"), f"{label}: start_within.min")
         hi = static_duration(ctx, sess, sw.max, (*swp, "max"), f"{label}: start_within.max")
         if sw.min is None and sw.max is None and "start_within" not in broken:
-            sess.sink.add(ctx.src.loc(swp), f"{label}: start_within needs min:, max: or both")
+            at.report(ctx.src.loc(swp), "start_within needs min:, max: or both")
         if lo is not None and hi is not None and lo > hi:
-            sess.sink.add(ctx.src.loc((*swp, "min")), f"{label}: start_within: min is longer than max")
+            at.report(ctx.src.loc((*swp, "min")), "start_within: min is longer than max")
         refs.append((sw.after, (*swp, "after"), lo or 0.0, hi))
     lags = []
     for ref, rpath, lo, hi in refs:

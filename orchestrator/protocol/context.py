@@ -12,6 +12,7 @@ from orchestrator.protocol.durations import parse_duration
 from orchestrator.protocol.errors import ErrorSink
 from orchestrator.protocol.expr import UNKNOWN, Saved, Scope, compile_expr, static_value, template_parts
 from orchestrator.protocol.graph import Expr, LabwareDecl, Location
+from orchestrator.protocol.model import Step
 from orchestrator.protocol.source import DataPath, SourceFile
 
 INVALID: Any = object()
@@ -57,6 +58,35 @@ class FileCtx:
         """What an expression may read at this point."""
         later = {n: k for n, k in self.later.items() if n not in self.saved}
         return Scope(self.params, dict(self.saved), later, in_repeat)
+
+
+@dataclass(frozen=True)
+class StepCtx:
+    """One step being compiled: the file and session it belongs to and what it says.
+
+    Attributes:
+        step: the validated step.
+        raw: its mapping as written (bad keys dropped).
+        path: its data path in ``ctx.src``.
+        label: message prefix (``step 'day.feed'``).
+        in_repeat: inside a ``repeat`` block (``iteration`` is readable).
+    """
+
+    ctx: FileCtx
+    sess: Session
+    step: Step
+    raw: dict[str, Any]
+    path: DataPath
+    label: str
+    in_repeat: bool
+
+    def loc(self, *rel: str | int, key: bool = False) -> Location:
+        """Location of ``rel`` below this step (of its key with ``key=True``)."""
+        return self.ctx.src.loc((*self.path, *rel), key=key)
+
+    def report(self, where: Location, message: str) -> None:
+        """Record a problem of this step: ``label: message`` at ``where``."""
+        self.sess.sink.add(where, f"{self.label}: {message}")
 
 
 def compile_value(

@@ -112,7 +112,7 @@ class Evaluator:
                 raise ExpressionError("division by zero") from None
         if isinstance(node, ast.Compare):
             left = self.eval(node.left)
-            for op, comp in zip(node.ops, node.comparators):
+            for op, comp in zip(node.ops, node.comparators, strict=True):
                 right = self.eval(comp)
                 try:
                     if not COMPARE[type(op)](left, right):

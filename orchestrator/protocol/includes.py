@@ -8,13 +8,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from orchestrator.protocol.context import INVALID, FileCtx, Session, compile_value
+from orchestrator.protocol.context import INVALID, FileCtx, Session, StepCtx, compile_value
 from orchestrator.protocol.errors import did_you_mean, one_of
 from orchestrator.protocol.expr import UNKNOWN
 from orchestrator.protocol.graph import GroupNode, LabwareDecl, Location
-from orchestrator.protocol.model import ProtocolDocument, Step
+from orchestrator.protocol.model import ProtocolDocument
 from orchestrator.protocol.params import Declared, Override, declare, declare_labware, resolve
-from orchestrator.protocol.source import DataPath, SourceFile, read_source
+from orchestrator.protocol.source import PROTOCOL_TOP, DataPath, SourceFile, read_source
 from orchestrator.protocol.structure import validate_piece
 
 
@@ -60,7 +60,7 @@ def load_file(sess: Session, real: Path, display: str, at: Location | None = Non
         return None
     data = src.data
     if not isinstance(data, dict):
-        sess.sink.add(src.loc(()), "expected a mapping with protocol, version, title and steps at the top level")
+        sess.sink.add(src.loc(()), f"expected {PROTOCOL_TOP} at the top level")
         return Loaded(src, None, {}, {})
     sink = sess.sink  # a file included twice reports twice; ProtocolErrors drops duplicates
     header = validate_piece(
@@ -82,16 +82,7 @@ def find_include(name: str, including: Path) -> tuple[Path | None, list[Path]]:
     return None, candidates
 
 
-def compile_include(
-    ctx: FileCtx,
-    sess: Session,
-    step: Step,
-    raw: dict[str, Any],
-    path: DataPath,
-    label: str,
-    in_repeat: bool,
-    common: dict[str, Any],
-) -> GroupNode | None:
+def compile_include(at: StepCtx, common: dict[str, Any]) -> GroupNode | None:
     """Inline an included protocol as a GroupNode keyed by the include step's id.
 
     Reports missing files, circular includes (naming the cycle), unknown ``with:``
@@ -99,6 +90,7 @@ def compile_include(
     """
     from orchestrator.protocol.compiler import Frame, collect_saves, compile_steps
 
+    ctx, sess, step, path = at.ctx, at.sess, at.step, at.path
     assert step.include is not None
     ipath = (*path, "include")
     where = ctx.src.loc(ipath)
@@ -107,20 +99,20 @@ def compile_include(
         near = [p.name for d in {c.parent for c in tried} if d.is_dir() for p in d.glob("*.yaml")]
         hint = did_you_mean(Path(step.include).name, near)
         looked = " and ".join(display_path(c.parent) or "." for c in tried)
-        sess.sink.add(where, f"{label}: include: file {step.include!r} not found (looked in {looked}){hint}")
+        at.report(where, f"include: file {step.include!r} not found (looked in {looked}){hint}")
         return None
     if real in ctx.stack:
         cycle = " -> ".join(display_path(p) for p in (*ctx.stack[ctx.stack.index(real) :], real))
-        sess.sink.add(where, f"{label}: include: circular include: {cycle}")
+        at.report(where, f"include: circular include: {cycle}")
         return None
     loaded = load_file(sess, real, display_path(real), where)
     if loaded is None:
         return None
     sess.hasher.update(loaded.src.raw)
-    labware, overrides = _bind(ctx, sess, step, raw, path, label, in_repeat, loaded)
+    labware, overrides = _bind(at, loaded)
     values, missing = resolve(loaded.declared, overrides, sess.sink, f"parameters of {step.include}")
     for name in missing:
-        sess.sink.add(where, f"{label}: parameter {name!r} of {step.include} has no default; set it under with:")
+        at.report(where, f"parameter {name!r} of {step.include} has no default; set it under with:")
     inner = FileCtx(
         loaded.src, values, labware, (*ctx.stack, real), common["key"] + ".", later=collect_saves(loaded.raw_steps)
     )
@@ -129,17 +121,9 @@ def compile_include(
     return GroupNode(steps=body, **common)
 
 
-def _bind(
-    ctx: FileCtx,
-    sess: Session,
-    step: Step,
-    raw: dict[str, Any],
-    path: DataPath,
-    label: str,
-    in_repeat: bool,
-    loaded: Loaded,
-) -> tuple[dict[str, LabwareDecl | None], dict[str, Override]]:
+def _bind(at: StepCtx, loaded: Loaded) -> tuple[dict[str, LabwareDecl | None], dict[str, Override]]:
     """Labware bindings and parameter overrides from an include's ``with:``."""
+    ctx, sess, step, path, label = at.ctx, at.sess, at.step, at.path, at.label
     labware: dict[str, LabwareDecl | None] = {}
     overrides: dict[str, Override] = {}
     for name, value in (step.with_ or {}).items():
@@ -147,51 +131,45 @@ def _bind(
         if name in loaded.labware:
             if not isinstance(value, str) or value not in ctx.labware:
                 hint = did_you_mean(str(value), ctx.labware) or f"; declared: {one_of(ctx.labware)}"
-                sess.sink.add(
+                at.report(
                     ctx.src.loc(vpath),
-                    f"{label}: with.{name}: expected the name of declared labware, got {value!r}{hint}",
+                    f"with.{name}: expected the name of declared labware, got {value!r}{hint}",
                 )
                 labware[name] = None
             else:
-                labware[name] = _match(ctx, sess, vpath, label, name, ctx.labware[value], loaded.labware[name])
+                labware[name] = _match(at, vpath, name, ctx.labware[value], loaded.labware[name])
         elif name in loaded.declared:
-            v = compile_value(ctx, sess, value, vpath, f"{label}: with.{name}", in_repeat, static=True)
+            v = compile_value(ctx, sess, value, vpath, f"{label}: with.{name}", at.in_repeat, static=True)
             overrides[name] = Override(UNKNOWN if v is INVALID else v, ctx.src.loc(vpath), f"{label}: with.{name}")
         else:
             known = [*loaded.labware, *loaded.declared]
             hint = did_you_mean(name, known) or f"; {step.include} takes: {one_of(known) if known else 'nothing'}"
-            sess.sink.add(
+            at.report(
                 ctx.src.loc(vpath, key=True),
-                f"{label}: with: {step.include} has no labware or parameter {name!r}{hint}",
+                f"with: {step.include} has no labware or parameter {name!r}{hint}",
             )
     for name, decl in loaded.labware.items():
         if name in labware:
             continue
         if name in ctx.labware:
-            labware[name] = _match(ctx, sess, (*path, "include"), label, name, ctx.labware[name], decl)
+            labware[name] = _match(at, (*path, "include"), name, ctx.labware[name], decl)
         else:
             labware[name] = None
-            sess.sink.add(
-                ctx.src.loc((*path, "include")),
-                f"{label}: labware {name!r} of {step.include} is not "
+            at.report(
+                at.loc("include"),
+                f"labware {name!r} of {step.include} is not "
                 f"bound; add with: {{{name}: <labware>}} (declared: {one_of(ctx.labware)})",
             )
     return labware, overrides
 
 
 def _match(
-    ctx: FileCtx,
-    sess: Session,
-    path: DataPath,
-    label: str,
-    name: str,
-    outer: LabwareDecl | None,
-    inner: LabwareDecl | None,
+    at: StepCtx, path: DataPath, name: str, outer: LabwareDecl | None, inner: LabwareDecl | None
 ) -> LabwareDecl | None:
+    """``outer``, after reporting (at ``path``) a model that differs from the included file's ``inner``."""
     if outer is not None and inner is not None and outer.model != inner.model:
-        sess.sink.add(
-            ctx.src.loc(path),
-            f"{label}: labware {name!r} of the included protocol is a {inner.model}, "
-            f"but {outer.name!r} is a {outer.model}",
+        at.report(
+            at.ctx.src.loc(path),
+            f"labware {name!r} of the included protocol is a {inner.model}, but {outer.name!r} is a {outer.model}",
         )
     return outer

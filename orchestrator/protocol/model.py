@@ -41,6 +41,22 @@ def _duration(value: Any) -> Any:
     return value
 
 
+def duration_seconds(value: Any) -> float | None:
+    """Seconds in a duration, for ``mode="before"`` validators of workcell and campaign files.
+
+    None stays None (an optional duration left out).
+
+    Raises:
+        PydanticCustomError: type ``duration``; the message says what was expected.
+    """
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise PydanticCustomError("duration", str(exc)) from None
+
+
 def _count(value: Any) -> Any:
     if _has_expr(value) or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         return value

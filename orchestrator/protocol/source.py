@@ -81,12 +81,18 @@ class SourceFile:
         return Location(self.path, span.value.line, span.value.col + span.inline + max(offset, 0))
 
 
-def read_source(real: Path, display: str, sink: ErrorSink, at: Location | None = None) -> SourceFile | None:
-    """Read and parse one protocol file.
+PROTOCOL_TOP = "a mapping with protocol, version, title and steps"
+
+
+def read_source(
+    real: Path, display: str, sink: ErrorSink, at: Location | None = None, expected: str = PROTOCOL_TOP
+) -> SourceFile | None:
+    """Read and parse one YAML file (a protocol, workcell or campaign).
 
     Reports (into ``sink``, never raises) unreadable files at ``at`` (or the file
-    itself), YAML syntax errors, duplicate keys, non-scalar keys and empty files.
-    Returns None when nothing usable could be parsed.
+    itself), YAML syntax errors, duplicate keys, non-scalar keys and empty files
+    (``expected`` says what the top level should be). Returns None when nothing usable
+    could be parsed.
     """
     try:
         raw = real.read_bytes()
@@ -111,7 +117,7 @@ def read_source(real: Path, display: str, sink: ErrorSink, at: Location | None =
         sink.add(Location(display, 1, 1), f"YAML error: {exc}")
         return None
     if root is None:
-        sink.add(Location(display, 1, 1), "empty file; expected a mapping with protocol, version, title and steps")
+        sink.add(Location(display, 1, 1), f"empty file; expected {expected}")
         return None
     src.data = _Builder(src, sink).build(root, (), None, 0)
     return src

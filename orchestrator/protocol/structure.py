@@ -1,4 +1,5 @@
-"""Structural validation of one piece of a protocol file with located messages.
+"""Structural validation with located messages: protocol files piece by piece, workcell
+and campaign files whole (:func:`load_document`).
 
 Pieces (the header, each parameter, each labware item, each step) are validated one at
 a time so that one bad step does not hide problems elsewhere; pydantic's errors are
@@ -10,13 +11,14 @@ from __future__ import annotations
 import re
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.protocol.errors import ErrorSink, did_you_mean, one_of
 from orchestrator.protocol.model import PATTERN_HINTS
-from orchestrator.protocol.source import DataPath, SourceFile
+from orchestrator.protocol.source import DataPath, SourceFile, read_source
 
 M = typing.TypeVar("M", bound=BaseModel)
 
@@ -24,8 +26,11 @@ _EXPECTED = {
     "string_type": "a string",
     "int_type": "a whole number",
     "int_from_float": "a whole number",
+    "int_parsing": "a whole number",
     "float_type": "a number",
+    "float_parsing": "a number",
     "bool_type": "true or false",
+    "bool_parsing": "true or false",
     "dict_type": "a mapping (key: value)",
     "model_type": "a mapping (key: value)",
     "model_attributes_type": "a mapping (key: value)",
@@ -62,6 +67,23 @@ def validate_piece(
     (``step 'day.feed'``). Returns the model, or None when anything was wrong.
     """
     return validate_lenient(model, raw, src, path, sink, label, children, lenient=False)[0]
+
+
+def load_document(path: str | Path, model: type[M], expected: str) -> tuple[SourceFile, M]:
+    """Read a whole YAML file (a workcell or campaign) and validate it against ``model``.
+
+    ``expected`` describes the top level for the empty-file message.
+
+    Raises:
+        ProtocolErrors: every problem, located ``path:line:col`` (unreadable file, YAML
+            syntax, unknown keys with did-you-mean hints, wrong types).
+    """
+    sink = ErrorSink()
+    src = read_source(Path(path), str(path), sink, expected=expected)
+    parsed = validate_piece(model, src.data, src, (), sink, "") if src is not None else None
+    sink.raise_if_any()
+    assert src is not None and parsed is not None  # validate_piece reports whenever it returns None
+    return src, parsed
 
 
 def validate_lenient(

@@ -43,7 +43,7 @@ class _Reader:
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, tuple(params))
         cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     def tables(self) -> set[str]:
         return {r["name"] for r in self.rows("SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -131,7 +131,7 @@ class SyncedIncubator(_Synced, Incubator):
 
     def __init__(self, inner: Instrument, culture: CultureModel) -> None:
         super().__init__(inner, culture)
-        for n in range(1, int(getattr(inner, "slots")) + 1):
+        for n in range(1, int(self.slots) + 1):
             culture.locations.register_site(f"{self.name}:slot {n}", 1, temperature_c=37.0, reachable=False,
                                             owner=self.name)
 

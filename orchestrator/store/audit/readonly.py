@@ -1,0 +1,83 @@
+"""Read-only access to a cellwright database for the audit: opening, tables, events."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from orchestrator.store.sqlite import Store, StoreError
+
+
+class Event(NamedTuple):
+    """One ``events`` row as stored (columns may hold anything after tampering)."""
+
+    seq: int
+    run_id: Any
+    kind: Any
+    subject: Any
+    actor: Any
+    sim_time: Any
+    wall_time: Any
+    payload: Any
+    prev_hash: Any
+    hash: Any
+
+
+EVENT_COLS = "seq, run_id, kind, subject, actor, sim_time, wall_time, payload, prev_hash, hash"
+
+
+def open_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """Open a database file for reading only; nothing is ever written to it.
+
+    A database without a ``-wal`` file (closed cleanly) is opened ``immutable`` so not
+    even the ``-wal``/``-shm`` side files are created; one with a ``-wal`` (in use, or
+    not closed cleanly) is opened ``mode=ro`` so the log's committed content is read.
+
+    Raises:
+        StoreError: the file does not exist or cannot be opened.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise StoreError(f"cannot open database {p}: no such file")
+    uri = p.resolve().as_uri()
+    live = Path(str(p) + "-wal").exists()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro" if live else f"{uri}?mode=ro&immutable=1", uri=True,
+                               check_same_thread=False)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open database {p}: {exc}") from None
+    return conn
+
+
+@contextmanager
+def connection(
+    source: Store | str | os.PathLike[str] | sqlite3.Connection,
+) -> Iterator[tuple[sqlite3.Connection, str | None]]:
+    """``(connection, path or None)`` for a store, a connection or a file (opened read-only, closed after)."""
+    if isinstance(source, Store):
+        yield source.conn, (None if source.path == ":memory:" else source.path)
+    elif isinstance(source, sqlite3.Connection):
+        yield source, None
+    else:
+        conn = open_readonly(source)
+        try:
+            yield conn, str(source)
+        finally:
+            conn.close()
+
+
+def table_names(conn: sqlite3.Connection) -> set[str]:
+    """Names of the tables in the database."""
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+
+
+def table_rows(conn: sqlite3.Connection, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """``(column names, rows)`` of one of our tables."""
+    cur = conn.execute(f"SELECT * FROM {table}")  # table names are ours, never input
+    cols = [d[0] for d in cur.description]
+    return cols, [tuple(r) for r in cur.fetchall()]
