@@ -19,7 +19,7 @@ def critical_path_bound(feas: Feasibility) -> float:
         return math.inf
     if any(c.kind == "lag_cycle" for c in feas.conflicts):
         return math.inf
-    return max((e + t for e, t in zip(feas.est, feas.tail)), default=0.0)
+    return max((e + t for e, t in zip(feas.est, feas.tail, strict=True)), default=0.0)
 
 
 def job_bound(problem: Problem, feas: Feasibility) -> float:

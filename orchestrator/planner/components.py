@@ -230,7 +230,7 @@ def prepare(problem: Problem, feas: Feasibility, targets: dict[str, float] | Non
                 demand[ridx[entry[0]]] += o.duration
     # Priority = latest start: from deadlines where they exist, else as if every op had to
     # end by a reference horizon no earlier than the critical path or any deadline.
-    ref = max([e + t for e, t in zip(feas.est, feas.tail)]
+    ref = max([e + t for e, t in zip(feas.est, feas.tail, strict=True)]
               + [feas.lst[i] + feas.tail[i] for i in range(n) if feas.lst[i] < INF] + [0.0])
     prio = [feas.lst[i] if feas.lst[i] < INF else ref - feas.tail[i] for i in range(n)]
     return Prep(problem, list(g.ids), list(g.dur), rnames, cap, combos, frozen, fstart, fassign,

@@ -70,12 +70,12 @@ class Feasibility:
     @property
     def earliest(self) -> dict[str, float]:
         """Earliest start per op id, seconds."""
-        return dict(zip(self.graph.ids, self.est))
+        return dict(zip(self.graph.ids, self.est, strict=True))
 
     @property
     def latest(self) -> dict[str, float]:
         """Latest start per op id (``inf`` when unbounded), seconds."""
-        return dict(zip(self.graph.ids, self.lst))
+        return dict(zip(self.graph.ids, self.lst, strict=True))
 
 
 def _cycle_conflict(g: Graph, cycle: list[tuple[int, int, float, int]]) -> Conflict:

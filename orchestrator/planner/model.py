@@ -219,7 +219,7 @@ def validate_problem(problem: Problem) -> None:
                     f"operation {o.id!r}: frozen_resources needs one resource per entry "
                     f"({len(o.choices)}), got {len(o.frozen_resources)}"
                 )
-            for chosen, entry in zip(o.frozen_resources, o.choices):
+            for chosen, entry in zip(o.frozen_resources, o.choices, strict=True):
                 if chosen not in entry:
                     raise ProblemError(f"operation {o.id!r}: frozen resource {chosen!r} not in {entry!r}")
         elif o.frozen_start is not None and any(len(e) > 1 for e in o.choices):

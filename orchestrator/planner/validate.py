@@ -83,7 +83,7 @@ def check(problem: Problem, schedule: Schedule, eps: float = 1e-6) -> list[Viola
             out.append(Violation("assignment", (o.id,), None, s, e,
                                  f"{o.id}: needs one resource for each of {len(entries)} entries, got {chosen}"))
         else:
-            for r, allowed in zip(chosen, entries):
+            for r, allowed in zip(chosen, entries, strict=True):
                 if r not in allowed:
                     out.append(Violation("assignment", (o.id,), r, s, e,
                                          f"{o.id}: resource {r!r} is not one of {allowed}"))
