@@ -100,7 +100,7 @@ def validate(
         else:
             typer.echo(str(exc), err=True)
             typer.echo(f"{len(lines)} problem(s) found", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     steps = graph.walk()
     if as_json:
         typer.echo(json.dumps({"valid": True, "protocol": graph.name, "version": graph.version,

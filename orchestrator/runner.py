@@ -198,7 +198,7 @@ def resume_runs(
             rows.append(row)
             created.append(created_payload(store, run_id))
         first, meta = rows[0], created[0]
-        for row, c in zip(rows, created):
+        for row, c in zip(rows, created, strict=True):
             if (c.get("sim_state"), c.get("workcell_source"), row["seed"], row["clock"]) != (
                     meta.get("sim_state"), meta.get("workcell_source"), first["seed"], first["clock"]):
                 raise CellwrightError(f"runs {first['run_id']} and {row['run_id']} were not started together; "
@@ -219,7 +219,7 @@ def resume_runs(
             the_clock = make_clock("wall", origin, start=(datetime.now(timezone.utc) - origin).total_seconds())
         engine = Engine(cell, store, the_clock, seed=first["seed"], operator=operator, on_event=on_event,
                         sim_state=meta.get("sim_state"), shared=shared)
-        for run_id, graph in zip(run_ids, graphs):
+        for run_id, graph in zip(run_ids, graphs, strict=True):
             engine.resume_run(run_id, graph)
         started = time.perf_counter()
         the_clock.run(engine.execute(list(run_ids)))

@@ -163,7 +163,6 @@ class Cell:
         method = getattr(driver, action, None)
         if method is None:
             raise ConfigurationError(f"instrument {instrument!r} has no action {action!r}")
-        state = self.states[instrument]
         if timeout is None:
             timeout = 2 * driver.duration_of(action, **args) + 120.0
         if self._physical(instrument, action):

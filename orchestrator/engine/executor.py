@@ -31,7 +31,6 @@ from orchestrator.engine.transport import Transport
 from orchestrator.protocol.graph import (
     ActionNode,
     Expr,
-    GroupNode,
     Node,
     OperatorNode,
     ProtocolGraph,
