@@ -43,13 +43,21 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from drivers.actions import catalogue
+from drivers.actions import ActionInfo, actions_of, catalogue
 from drivers.errors import ConfigurationError
 from orchestrator.campaign import Campaign
 from orchestrator.planner import Lag, Operation, Resource, Span
+from orchestrator.protocol import graph as pg
 from orchestrator.protocol.graph import ActionNode, Expr, GroupNode, Node, ProtocolGraph, RepeatNode, WaitNode
 from orchestrator.workcell import Workcell
 
+OperatorNode: Any = getattr(pg, "OperatorNode", None)
+RELEAD_AFTER_HOME = False
+"""Whether the executor re-estimates the plate's move after taking it home in
+``_wait_until``. The current executor does not: it estimated the move from the deck
+(one arm transfer) before sending the plate home, so a visit's first step starts one
+incubator ``fetch`` later than the value it was given; the plan gives it that much
+earlier (`OpInfo.engine_offset`). Set True if the executor recomputes the lead."""
 SLOT = "<slot>"
 PLATES_OUT = "plates-out"
 SITE = "/site"
@@ -122,6 +130,7 @@ class RunExpansion:
     lags: list[Lag] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
     roles: dict[Lag, str] = field(default_factory=dict)
+    node_pins: dict[str, str] = field(default_factory=dict)
     rel: dict[str, float] = field(default_factory=dict)
     cadence: list[Cadence] = field(default_factory=list)
     unknown: list[tuple[str, str]] = field(default_factory=list)
@@ -177,10 +186,33 @@ def duration_of(workcell: Workcell, instrument: str, action: str) -> float:
     override = getattr(inst.config, "durations", None) or {}
     if action in override:
         return float(override[action])
-    info = catalogue().get(f"{inst.instrument_class}.{action}")
+    info = _driver_actions(workcell, instrument).get(action)
     if info is None:
         raise ExpansionError(f"instrument {instrument!r} ({inst.instrument_class}) has no action {action!r}")
     return float(info.duration_s)
+
+
+def _driver_actions(workcell: Workcell, instrument: str) -> dict[str, ActionInfo]:
+    inst = workcell.instruments[instrument]
+    cls = getattr(inst.driver, "driver_class", None) or inst.driver.instrument_class
+    return actions_of(cls)
+
+
+def workcell_actions(workcell: Workcell) -> dict[str, ActionInfo]:
+    """Every action a protocol may name on ``workcell`` (class interfaces + driver extras)."""
+    found = getattr(workcell, "actions", None)
+    return dict(found()) if callable(found) else dict(catalogue())
+
+
+def choose_instrument(workcell: Workcell, instrument_class: str, action: str, pins: Mapping[str, str],
+                      index: int) -> str | None:
+    """The instrument a run uses for ``instrument_class.action``: its pinned instrument of
+    the class when that one can do the action, else the capable ones round-robin."""
+    pinned = pins.get(instrument_class)
+    if pinned is not None and action in _driver_actions(workcell, pinned):
+        return pinned
+    able = [n for n in workcell.of_class(instrument_class) if action in _driver_actions(workcell, n)]
+    return able[index % len(able)] if able else None
 
 
 def workcell_resources(workcell: Workcell) -> list[Resource]:
@@ -211,16 +243,19 @@ def assign_pins(campaign: Campaign) -> list[dict[str, str]]:
     return pins
 
 
-def pin_graph(graph: ProtocolGraph, pins: Mapping[str, str]) -> ProtocolGraph:
-    """``graph`` with every action that names no instrument pinned to ``pins[class]``
-    (content hash unchanged: the protocol file is the same; only the choice is fixed)."""
+def pin_graph(graph: ProtocolGraph, pins: Mapping[str, str], node_pins: Mapping[str, str] | None = None
+              ) -> ProtocolGraph:
+    """``graph`` with every action that names no instrument pinned: to ``node_pins[static
+    key]`` (what the expansion chose), else ``pins[class]`` (content hash unchanged: the
+    protocol file is the same; only the choice of instrument is fixed)."""
 
     def visit(nodes: tuple[Node, ...]) -> tuple[Node, ...]:
         out: list[Node] = []
         for n in nodes:
             if isinstance(n, ActionNode):
-                if n.instrument is None and n.instrument_class in pins:
-                    n = dataclasses.replace(n, instrument=pins[n.instrument_class])
+                chosen = (node_pins or {}).get(n.key) or pins.get(n.instrument_class)
+                if n.instrument is None and chosen is not None:
+                    n = dataclasses.replace(n, instrument=chosen)
             elif isinstance(n, (GroupNode, RepeatNode)):
                 n = dataclasses.replace(n, steps=visit(n.steps))
             out.append(n)
@@ -272,10 +307,9 @@ def expand(campaign: Campaign, *, decisions: Mapping[int, Mapping[str, bool]] | 
     """
     wc = campaign.workcell
     dur: dict[tuple[str, str], float] = {}
-    for name, inst in wc.instruments.items():
-        for info in catalogue().values():
-            if info.instrument_class == inst.instrument_class:
-                dur[(name, info.name)] = duration_of(wc, name, info.name)
+    for name in wc.instruments:
+        for action in _driver_actions(wc, name):
+            dur[(name, action)] = duration_of(wc, name, action)
     dur.update(durations or {})
     if not wc.of_class("plate_mover"):
         raise ExpansionError(f"{wc.source}: the workcell has no plate mover; the engine cannot move plates")
@@ -318,6 +352,7 @@ class _Walk:
         self.decisions = decisions
         self.graph = rx.graph
         self.env: dict[str, Any] = dict(rx.graph.parameters)
+        self.actions = workcell_actions(wc)
         self.movers = wc.of_class("plate_mover")
         self.mover_res: str | tuple[str, ...] = self.movers[0] if len(self.movers) == 1 else tuple(self.movers)
         self.keep_out = wc.keep_out_s
@@ -478,9 +513,11 @@ class _Walk:
                 self._action(node, key)
             elif isinstance(node, WaitNode):
                 self._wait(node, key)
+            elif OperatorNode is not None and isinstance(node, OperatorNode):
+                self._operator(node, key)
             elif isinstance(node, RepeatNode):
                 self._repeat(node, key)
-            else:
+            elif isinstance(node, GroupNode):
                 self._block(node.steps, key + ".")
 
     def _repeat(self, node: RepeatNode, key: str) -> None:
@@ -517,8 +554,17 @@ class _Walk:
         self.t = max(self.t, start_t + node.seconds)
         self.last_end[node.key] = (ref, off + node.seconds, start_t + node.seconds)
 
+    def _operator(self, node: Any, key: str) -> None:
+        """A task for a person: the executor takes the plates home and pauses the run until
+        someone confirms it. Its length is unknown: planned as instantaneous (the rest of
+        the run is re-planned when it resumes)."""
+        self._home_all(self.last_key or key)
+        self.rx.unknown.append((key, f"operator task ({node.message}): planned as instantaneous"))
+        ref, off = self.now
+        self.last_end[node.key] = (ref, off, self._now_t())
+
     def _plate_arg(self, node: ActionNode) -> str | None:
-        info = catalogue()[f"{node.instrument_class}.{node.action}"]
+        info = self.actions[f"{node.instrument_class}.{node.action}"]
         for name, value in node.args.items():
             p = info.param(name)
             if p is not None and p.kind == "plate" and isinstance(value, str):
@@ -527,10 +573,12 @@ class _Walk:
 
     def _action(self, node: ActionNode, key: str) -> None:
         rx = self.rx
-        info = catalogue()[f"{node.instrument_class}.{node.action}"]
-        inst = node.instrument or rx.pins.get(node.instrument_class)
+        info = self.actions[f"{node.instrument_class}.{node.action}"]
+        inst = node.instrument or choose_instrument(self.wc, node.instrument_class, node.action, rx.pins, rx.index)
         if inst is None or inst not in self.wc.instruments:
-            raise ExpansionError(f"run {rx.label} step {key}: the workcell has no {node.instrument_class}")
+            raise ExpansionError(f"run {rx.label} step {key}: no {node.instrument_class} in the workcell can "
+                                 f"{node.action}")
+        rx.node_pins.setdefault(node.key, inst)
         plate = self._plate_arg(node)
         duration = self.dur[(inst, node.action)]
         oid = f"{rx.label}:{key}"
@@ -567,7 +615,7 @@ class _Walk:
         else:
             start = max(lo_t, earliest)
         resources: tuple[Any, ...] = (inst,) if info.physical else ()
-        offset = bring_dur - lead if bring else 0.0
+        offset = bring_dur - lead if bring and not RELEAD_AFTER_HOME else 0.0
         self._add(oid, duration, resources,
                   OpInfo(oid, rx.index, "action", key, node.key, inst, node.action, plate, self.visit,
                          engine_offset=offset), start)

@@ -137,15 +137,15 @@ def utilisation(problem: Problem, schedule: Schedule) -> dict[str, list[float]]:
         for r in schedule.assignment.get(oid, ()):
             add(r, s, s + o.duration)
     for sp in problem.spans:
-        s = schedule.starts.get(sp.first)
-        e = schedule.starts.get(sp.last)
-        if s is not None and e is not None:
-            add(sp.resource, s, e + op[sp.last].duration)
+        first = schedule.starts.get(sp.first)
+        last = schedule.starts.get(sp.last)
+        if first is not None and last is not None:
+            add(sp.resource, first, last + op[sp.last].duration)
     out: dict[str, list[float]] = {}
-    for r in problem.resources:
-        days = use.get(r.name, {})
+    for res in problem.resources:
+        days = use.get(res.name, {})
         n = max(days, default=-1) + 1
-        out[r.name] = [round(days.get(d, 0.0) / (r.capacity * DAY), 4) for d in range(n)]
+        out[res.name] = [round(days.get(d, 0.0) / (res.capacity * DAY), 4) for d in range(n)]
     return out
 
 

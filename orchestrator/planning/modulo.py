@@ -146,16 +146,16 @@ class Shape:
                 for res, f, l_ in self.spans:
                     if l_ != i:
                         continue
-                    s, e = S[f], t + self.dur[i]
-                    if e <= s:
+                    held_from, held_to = S[f], t + self.dur[i]
+                    if held_to <= held_from:
                         continue
-                    if not table.fits(res, s, e):
+                    if not table.fits(res, held_from, held_to):
                         if f == 0:
                             return None
                         floor[f] = S[f] + STEP
                         retry = True
                         break
-                    table.add(res, s, e)
+                    table.add(res, held_from, held_to)
                 if retry:
                     break
             if not retry:

@@ -26,10 +26,9 @@ import structlog
 from orchestrator import logs
 from orchestrator.campaign import Campaign
 from orchestrator.planner import Conflict, Operation, Problem, Schedule, analyze, check, plan
-from orchestrator.planner.validate import Violation
 from orchestrator.protocol.graph import ProtocolGraph
 
-from .expand import PLATES_OUT, Expansion, OpInfo, expand, pin_graph
+from .expand import PLATES_OUT, Expansion, expand, pin_graph
 from .modulo import pipeline
 from .offsets import place
 
@@ -159,7 +158,7 @@ def build_problem(exp: Expansion, offsets: Mapping[int, float] | None = None,
             ops.append(dataclasses.replace(o, **changes) if changes else o)
         lags.extend(rx.lags)
         spans.extend(rx.spans)
-    return Problem(ops, exp.resources, lags, spans)
+    return Problem(tuple(ops), tuple(exp.resources), tuple(lags), tuple(spans))
 
 
 def template_schedule(exp: Expansion, offsets: Mapping[int, float],
@@ -240,11 +239,6 @@ def engine_starts(exp: Expansion, starts: Mapping[str, float]) -> tuple[dict[int
         first = rx.first
         releases[rx.index] = starts[first] if first is not None and first in starts else rx.release
     return plans, releases
-
-
-def describe(v: Violation, info: Mapping[str, OpInfo]) -> str:
-    """A violation in the campaign's terms (run, step, window)."""
-    return v.message
 
 
 def gantt_rows(exp: Expansion, problem: Problem, schedule: Schedule,
@@ -375,7 +369,7 @@ def plan_campaign(campaign: Campaign, *, time_limit: float = 10.0, use_cpsat: bo
         campaign=campaign, expansion=exp, problem=problem, schedule=sched, feasible=ok,
         violations=[v.message for v in bad] if not ok else [],
         starts=starts, releases=releases,
-        graphs={rx.index: pin_graph(rx.graph, rx.pins) for rx in exp.runs},
+        graphs={rx.index: pin_graph(rx.graph, rx.pins, rx.node_pins) for rx in exp.runs},
         operations=len(problem.operations), makespan_s=sched.makespan, lower_bound_s=sched.lower_bound,
         mean_cadence_error_s=sum(errs) / len(errs) if errs else 0.0,
         max_cadence_error_s=max(errs, default=0.0),

@@ -156,9 +156,9 @@ def replan_during_run(cp: CampaignPlan, now: float, *,
     dur_of: dict[str, float] = {}
     for i, keys in (actual or {}).items():
         label = f"R{i + 1:04d}"
-        for key, (st, d) in keys.items():
+        for key, (st, took) in keys.items():
             starts[f"{label}:{key}"] = st
-            dur_of[f"{label}:{key}"] = d
+            dur_of[f"{label}:{key}"] = took
     info = exp.info
     committed = _committed(exp, starts, dur_of, now, commit)
     planned_dur = {o.id: o.duration for o in cp.problem.operations}
@@ -190,10 +190,10 @@ def replan_during_run(cp: CampaignPlan, now: float, *,
         merged = Schedule({**{k: v for k, v in fixed.items() if k in base.op}, **cand.starts},
                           {**{k: v for k, v in prev.assignment.items() if k in base.op}, **cand.assignment},
                           0.0, cand.status, cand.lower_bound, cand.solver, cand.seconds, list(cand.notes))
-        missing = [o for o in base.op if o not in merged.starts]
-        for o in missing:  # new ops outside the window (should not happen): at their template time
-            merged.starts[o] = est[o]
-            merged.assignment[o] = tuple(r if isinstance(r, str) else r[0] for r in base.op[o].resources)
+        missing = [oid for oid in base.op if oid not in merged.starts]
+        for oid in missing:  # new ops outside the window (should not happen): at their template time
+            merged.starts[oid] = est[oid]
+            merged.assignment[oid] = tuple(r if isinstance(r, str) else r[0] for r in base.op[oid].resources)
         merged = dataclasses.replace(merged, makespan=max(merged.starts[o.id] + o.duration for o in base.operations))
         bad = len(check(base, merged)) if cand.ok or cand.status == "unknown" else -1
         if cand.ok and bad:
@@ -202,13 +202,14 @@ def replan_during_run(cp: CampaignPlan, now: float, *,
         return merged, (bad if bad >= 0 else 10**9)
 
     near = now + local_horizon
-    local = {o for o in open_ops if info[o].run in touched and est[o] < near}
+    new_ops = {o for o in open_ops if o not in starts}  # from new decisions: always placed
+    local = {o for o in open_ops if info[o].run in touched and est[o] < near} | new_ops
     soon = {info[o].run for o in open_ops if now <= est[o] < now + horizon} - touched
-    wider = {o for o in open_ops if (info[o].run in touched or info[o].run in soon) and est[o] < near}
+    wider = {o for o in open_ops if (info[o].run in touched or info[o].run in soon) and est[o] < near} | new_ops
     late = sum(max(0.0, d - planned_dur.get(o, d)) for o, d in dur_of.items())
     visits: dict[tuple[int, int], list[str]] = {}
-    for o in open_ops:
-        visits.setdefault((info[o].run, info[o].visit), []).append(o)
+    for oid in open_ops:
+        visits.setdefault((info[oid].run, info[oid].visit), []).append(oid)
 
     def slip(delta: float) -> dict[str, float]:
         """Every uncommitted visit of the other runs starting in the next ``horizon`` later by ``delta``."""
@@ -247,12 +248,12 @@ def replan_during_run(cp: CampaignPlan, now: float, *,
     frozen = set(committed)
     plans, _ = engine_starts(exp, sched.starts)
     new = {i: {k: v for k, v in p.items() if f"R{i + 1:04d}:{k}" not in frozen} for i, p in plans.items()}
-    bad = [] if sched.ok else [v.message for v in check(problem, sched)][:50]
+    broken = [] if sched.ok else [v.message for v in check(problem, sched)][:50]
     errs = cadence_errors(exp, sched.starts)
     seconds = time.perf_counter() - t0
     log.info("campaign re-planned", campaign=cp.campaign.name, now=now, status=sched.status, frozen=len(frozen),
              operations=len(problem.operations), latency_ms=round(1000 * seconds, 1))
-    return Replan(sched, problem, exp, sched.ok, new, frozen, bad, seconds,
+    return Replan(sched, problem, exp, sched.ok, new, frozen, broken, seconds,
                   sum(errs) / len(errs) if errs else 0.0, notes + list(sched.notes))
 
 
@@ -332,4 +333,4 @@ def _subproblem(base: Problem, free: set[str], starts: Mapping[str, float],
                 changes["deadline"] = b[1] if dl is None else min(dl, b[1])
         ops.append(dataclasses.replace(o, **changes))
     spans = [sp for sp in base.spans if sp.first in keep and sp.last in keep]
-    return Problem(ops, base.resources, lags, spans, base.horizon)
+    return Problem(tuple(ops), base.resources, tuple(lags), tuple(spans), base.horizon)
