@@ -122,6 +122,8 @@ def run(
     operator: Annotated[Optional[str], typer.Option(help="who starts the run (env CELLWRIGHT_OPERATOR)")] = None,
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log every step on the terminal")] = False,
+    planned: Annotated[bool, typer.Option("--plan/--no-plan", help="campaigns: follow a plan (default) or run greedily")] = True,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="campaigns: planner budget, seconds")] = 10.0,
 ) -> None:
     """Run a protocol (or a campaign file of many runs) on the workcell and print a summary."""
     if clock not in ("virtual", "wall"):
@@ -152,15 +154,14 @@ def run(
         events = view.on_event if view else None
         if campaign:
             outcome = run_campaign(plan, clock=clock, seed=seed, db=str(db), operator=who, on_event=events,
-                                   on_start=view.on_start if view else None)
+                                   on_start=view.on_start if view else None, planned=planned, time_limit=time_limit)
         else:
             result = run_protocol(graph, workcell=cell, clock=clock, seed=seed, db=str(db), operator=who,
                                   on_event=events, on_start=view.on_start if view else None)
     finally:
         if view:
             view.stop()
-        if handle:
-            handle.close()
+        logs.close(handle)
     first = outcome.runs[0].run_id if campaign else result.run_id
     final_log = log_dir / f"{first}.jsonl"
     if log_file.exists():

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from orchestrator.cli_common import DEFAULT_DB, DbOpt, JsonOpt, app, die
+from orchestrator.cli_common import DEFAULT_DB, DbOpt, JsonOpt, WorkcellOpt, app, die
 
 
 @app.command()
@@ -126,3 +126,23 @@ def report(
     except StoreError as exc:
         die(str(exc))
     typer.echo(f"batch record: {html}\n              {data}")
+
+
+@app.command()
+def plan(
+    campaign: Annotated[Path, typer.Argument(help="campaign (or protocol) YAML")],
+    workcell: WorkcellOpt = None,
+    as_json: JsonOpt = False,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="planner budget, seconds")] = 10.0,
+    cpsat: Annotated[bool, typer.Option("--cpsat", help="also optimise with OR-Tools CP-SAT (warm-started)")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="where the Gantt chart goes (default var/plans)")] = None,
+) -> None:
+    """Plan many runs on shared instruments, keeping every time window.
+
+    Exit 0 feasible; 3 when windows cannot be kept (each unmet constraint, the saturated
+    instrument and time span, and the nearest change that would make it feasible are
+    named) or no plan was found within the time limit; 2 on invalid input.
+    """
+    from orchestrator.planning.cli import plan_command
+
+    raise typer.Exit(plan_command(campaign, workcell, as_json, time_limit, cpsat, out))

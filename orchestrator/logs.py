@@ -27,7 +27,7 @@ class _Tee:
 
     def __call__(self, logger: Any, name: str, event: dict[str, Any]) -> str:
         level = _LEVELS.get(event.get("level", "info"), 20)
-        if self.file is not None:
+        if self.file is not None and not self.file.closed:
             self.file.write(json.dumps(event, default=str) + "\n")
             self.file.flush()
         if level >= self.console_level:
@@ -52,7 +52,8 @@ def configure(log_file: Path | None = None, console_level: str = "warning") -> T
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _Tee(handle, _LEVELS.get(console_level, 30)),
         ],
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # sys.stderr is looked up per call: a test runner may swap it between calls.
+        logger_factory=lambda *args: structlog.PrintLogger(sys.stderr),
         cache_logger_on_first_use=False,
     )
     plr = logging.getLogger("pylabrobot")
@@ -65,3 +66,10 @@ def ensure_configured() -> None:
     errors only, readable, on stderr — never info lines on stdout."""
     if not structlog.is_configured():
         configure(None, "warning")
+
+
+def close(handle: TextIO | None) -> None:
+    """Close a log file opened by :func:`configure` and fall back to the quiet default."""
+    if handle is not None:
+        handle.close()
+    configure(None, "warning")

@@ -97,6 +97,8 @@ class CampaignResult:
     runs: list[RunResult]
     wall_seconds: float
     db: str
+    plan: Any = None
+    """The campaign plan it followed (``orchestrator.planning.CampaignPlan``), if any."""
 
     def summary(self) -> dict[str, Any]:
         """Campaign totals and one summary per run."""
@@ -114,6 +116,7 @@ class CampaignResult:
             "sim_seconds": max((r.summary["sim_seconds"] or 0.0) for r in self.runs),
             "wall_seconds": round(self.wall_seconds, 3),
             "db": self.db,
+            "plan": self.plan.summary() if self.plan is not None else None,
             "run_summaries": [r.summary for r in self.runs],
         }
 
@@ -128,28 +131,55 @@ def run_campaign(
     operator: str = "engine",
     on_event: Callable[[str, str, str], None] | None = None,
     on_start: Callable[[Engine, list[str]], None] | None = None,
+    planned: bool = True,
+    time_limit: float = 10.0,
+    use_cpsat: bool = False,
+    campaign_plan: Any = None,
 ) -> CampaignResult:
-    """Execute every run of a campaign together on one workcell.
+    """Plan a campaign, then execute every run together on one workcell, following the plan.
+
+    Each run is added with its planned release, its graph with the planned instruments
+    pinned, and its planned start per step. When the plan is not feasible (or
+    ``planned`` is False) the runs execute unplanned, each step at its earliest time,
+    and each run's ``planned`` transition says why.
+
+    Args:
+        time_limit, use_cpsat: planner settings (see ``orchestrator.planning.plan_campaign``).
+        campaign_plan: a plan made already (skips planning).
 
     Raises:
         ConfigurationError: the campaign, a protocol in it, or the workcell is invalid.
     """
-    plan = campaign if isinstance(campaign, Campaign) else load_campaign(campaign, workcell)
+    loaded = campaign if isinstance(campaign, Campaign) else load_campaign(campaign, workcell)
+    cp = campaign_plan
+    if cp is None and planned:
+        from orchestrator.planning import plan_campaign
+
+        cp = plan_campaign(loaded, time_limit=time_limit, use_cpsat=use_cpsat)
     the_clock = make_clock(clock)
     store = Store(db, durability="normal" if the_clock.virtual else "full")
     try:
         label = f"R{store.query('SELECT COUNT(*) AS n FROM runs')[0]['n'] + 1:04d}"
-        engine = Engine(plan.workcell, store, the_clock, seed=seed, operator=operator, on_event=on_event,
+        engine = Engine(loaded.workcell, store, the_clock, seed=seed, operator=operator, on_event=on_event,
                         sim_state=sim_state_for(db, label) if the_clock.virtual else None)
+        ids = []
         with store.atomic():  # a campaign is recorded whole or not at all
-            ids = [engine.add_run(r.graph, campaign=plan.name, release_s=r.release_s, priority=r.priority)
-                   for r in plan.runs]
+            for i, r in enumerate(loaded.runs):
+                if cp is not None and cp.feasible:
+                    ids.append(engine.add_run(cp.graphs[i], campaign=loaded.name, priority=r.priority,
+                                              release_s=cp.releases[i], plan=cp.starts[i], plan_note=cp.plan_note(i)))
+                else:
+                    why = f"planner {cp.status}" if cp is not None else "planning off"
+                    ids.append(engine.add_run(r.graph, campaign=loaded.name, priority=r.priority,
+                                              release_s=r.release_s,
+                                              plan_note=f"{why}: running unplanned (each step at its earliest time)"))
         if on_start is not None:
             on_start(engine, ids)
         started = time.perf_counter()
         the_clock.run(engine.execute(ids))
         wall = time.perf_counter() - started
-        return CampaignResult(plan.name, [RunResult(r, engine.summary(r, wall), str(db)) for r in ids], wall, str(db))
+        return CampaignResult(loaded.name, [RunResult(r, engine.summary(r, wall), str(db)) for r in ids], wall,
+                              str(db), cp)
     finally:
         store.close()
 

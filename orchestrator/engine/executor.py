@@ -223,7 +223,7 @@ class RunExecutor:
         if past is None:
             self.journal.step_transition(self.run_id, key, "pending", "running", start, static_key=node.key,
                                          kind="wait", fields={"start": start, "planned_start": start})
-        await self._wait_until(start + node.seconds, lead=0.0)
+        await self._wait_until(start + node.seconds)
         end = self.clock.now()
         self.journal.step_transition(self.run_id, key, "running", "done", end, static_key=node.key, kind="wait",
                                      fields={"end": end})
@@ -253,11 +253,14 @@ class RunExecutor:
                                      actor=decision.operator)
         self.last_end[node.key] = now
 
-    async def _wait_until(self, when: float, lead: float) -> None:
-        """Sleep until ``when - lead``; plates go home first if the wait is long."""
-        gap = when - lead - self.clock.now()
-        if gap > self.cell.workcell.keep_out_s and self.transport.out_plates():
+    async def _wait_until(self, when: float, plate: Plate | None = None, instrument: str | None = None) -> None:
+        """Sleep until ``when`` less the time to bring ``plate`` to ``instrument``; plates go
+        home first if the wait is long (and the lead is then re-estimated from home)."""
+        lead = self.transport.estimate_bring(plate, instrument) if plate is not None and instrument else 0.0
+        if when - lead - self.clock.now() > self.cell.workcell.keep_out_s and self.transport.out_plates():
             await self.transport.home_all()
+            if plate is not None and instrument:
+                lead = self.transport.estimate_bring(plate, instrument)
         await self.clock.sleep_until(when - lead)
 
     # -- actions -------------------------------------------------------------------
@@ -322,8 +325,7 @@ class RunExecutor:
             earliest = max(earliest, planned)
         elif target is not None:
             earliest = max(earliest, target.ideal)
-        lead = self.transport.estimate_bring(plate, instrument) if plate is not None else 0.0
-        await self._wait_until(earliest, lead)
+        await self._wait_until(earliest, plate, instrument)
         if plate is not None:
             await self._to_site(plate, instrument)
         await self.clock.sleep_until(earliest)

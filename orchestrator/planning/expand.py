@@ -52,12 +52,11 @@ from orchestrator.protocol.graph import ActionNode, Expr, GroupNode, Node, Proto
 from orchestrator.workcell import Workcell
 
 OperatorNode: Any = getattr(pg, "OperatorNode", None)
-RELEAD_AFTER_HOME = False
+RELEAD_AFTER_HOME = True
 """Whether the executor re-estimates the plate's move after taking it home in
-``_wait_until``. The current executor does not: it estimated the move from the deck
-(one arm transfer) before sending the plate home, so a visit's first step starts one
-incubator ``fetch`` later than the value it was given; the plan gives it that much
-earlier (`OpInfo.engine_offset`). Set True if the executor recomputes the lead."""
+``_wait_until`` (it does: the lead is re-estimated from the incubator slot). When False,
+a visit's first step would start one incubator ``fetch`` later than its planned start
+and the plan would have to give it that much earlier (`OpInfo.engine_offset`)."""
 SLOT = "<slot>"
 PLATES_OUT = "plates-out"
 SITE = "/site"
