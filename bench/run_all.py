@@ -7,6 +7,8 @@ Runs (each in its own process, quick settings):
   campaign.py --quick
   jobshop.py --limit 0.2
   chaos.py --trials 10
+  journal.py --repeat 3
+  resume.py --repeat 3
 
 Each benchmark prints its own table and (re)writes its ``bench/results/<name>.json``
 (with these quick settings); this script writes ``bench/results/run_all.json`` with the
@@ -30,6 +32,8 @@ BENCHES: dict[str, list[str]] = {
     "campaign": ["campaign.py", "--quick"],
     "jobshop": ["jobshop.py", "--limit", "0.2"],
     "chaos": ["chaos.py", "--trials", "10"],
+    "journal": ["journal.py", "--repeat", "3"],
+    "resume": ["resume.py", "--repeat", "3"],
 }
 
 
