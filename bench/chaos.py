@@ -3,8 +3,9 @@ check that nothing was lost or repeated.
 
     python bench/chaos.py [--trials 50] [--seed 1] [--workload bench/workloads/chaos.yaml]
 
-Each trial runs the campaign in a subprocess, kills it (SIGKILL) after a random delay,
-then resumes until every run is finished. A step whose outcome only a person can judge
+Each trial runs the campaign in a subprocess, kills it (SIGKILL) at a random moment
+between its runs being recorded and their end (measured on an uninterrupted reference
+run), then resumes until every run is finished. A step whose outcome only a person can judge
 is confirmed by a scripted operator who "looks at the plate" (reads the simulated
 world's effect log). Reported per trial and in total: steps lost, non-repeatable steps
 repeated, in-doubt steps and how each was resolved, audit verification, resume time.
@@ -14,10 +15,10 @@ Targets: 0 lost, 0 repeated, audit verifies every time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -42,13 +43,45 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, timeout=600)
 
 
+def _recorded(db: Path) -> bool:
+    """True once the campaign's runs are in the database (planning is over)."""
+    if not db.exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)
+        try:
+            return bool(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+
+
+def _start(workload: Path, db: Path, work: Path) -> tuple[subprocess.Popen[bytes], float]:
+    """Start the campaign; return the process once its runs are recorded, and when that was."""
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(workload), "--db", str(db),
+                             "--json"], cwd=work, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.perf_counter() + 60
+    while not _recorded(db) and proc.poll() is None and time.perf_counter() < deadline:
+        time.sleep(0.005)
+    return proc, time.perf_counter()
+
+
 def _reference(workload: Path, work: Path) -> tuple[float, dict[str, int]]:
-    started = time.perf_counter()
-    out = _cli("run", str(workload), "--db", str(work / "ref.db"), "--json", cwd=work)
-    if out.returncode != 0:
-        raise SystemExit(f"reference run failed: {out.stderr}")
-    summary = json.loads(out.stdout)
-    return time.perf_counter() - started, {r["run_id"]: r["steps_done"] for r in summary["run_summaries"]}
+    """Execution time after the runs are recorded, and steps per run, of an uninterrupted run."""
+    db = work / "ref.db"
+    proc, recorded = _start(workload, db, work)
+    if proc.wait() != 0:
+        raise SystemExit(f"reference run failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+    executing = time.perf_counter() - recorded
+    from orchestrator.store import Store
+
+    store = Store(db)
+    steps = {r["run_id"]: 0 for r in store.runs()}
+    for s in store.query("SELECT run_id FROM steps WHERE kind = 'action' AND status = 'done'"):
+        steps[s["run_id"]] += 1
+    store.close()
+    return executing, steps
 
 
 def _operator_confirms(db: Path, work: Path) -> int:
@@ -78,8 +111,7 @@ def trial(workload: Path, work: Path, delay: float, classes: dict[str, str]) -> 
     from simulators.effects import load_effects, repeated_steps
 
     db = work / "c.db"
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", str(workload), "--db", str(db),
-                             "--json"], cwd=work, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc, _ = _start(workload, db, work)
     time.sleep(delay)
     killed = proc.poll() is None
     if killed:
@@ -153,11 +185,11 @@ def main() -> None:
     workload = args.workload.resolve()
     with tempfile.TemporaryDirectory(prefix="cellwright-chaos-") as tmp:
         ref_wall, ref_steps = _reference(workload, Path(tmp))
-    print(f"reference run: {ref_wall:.2f} s wall, steps per run {ref_steps}")
+    print(f"reference run: executes {ref_wall:.2f} s wall once recorded, steps per run {ref_steps}")
     trials = []
     for n in range(args.trials):
         with tempfile.TemporaryDirectory(prefix="cellwright-chaos-") as tmp:
-            delay = rng.uniform(0.3, max(0.4, ref_wall * 0.95))
+            delay = rng.uniform(0.0, ref_wall)  # after the runs are recorded, before they end
             t = trial(workload, Path(tmp), delay, classes)
         lost = sum(max(0, ref_steps[r] - t["steps_done"].get(r, 0)) for r in ref_steps) + t["unresolved_steps"]
         t["steps_lost"] = lost

@@ -52,13 +52,17 @@ def main() -> None:
         todo = [r["run_id"] for r in unfinished_runs(store)]
         events = store.query("SELECT COUNT(*) AS n FROM events")[0]["n"]
         store.close()
-        crashed = [p for p in work.iterdir() if p.name.startswith("c.")]
+        # The journal records where the simulated world lives (absolute path), so each
+        # trial puts the crashed files back in place before resuming.
+        crashed = work / "crashed"
+        crashed.mkdir()
+        files = [p for p in work.iterdir() if p.name.startswith("c.")]
+        for p in files:
+            shutil.copy(p, crashed / p.name)
         times = []
         for i in range(args.repeat):
-            trial = work / f"t{i}"
-            trial.mkdir()
-            for p in crashed:
-                shutil.copy(p, trial / p.name)
+            for p in files:
+                shutil.copy(crashed / p.name, p)
             ready: dict[str, float] = {}
             started = time.perf_counter()
 
@@ -69,7 +73,7 @@ def main() -> None:
                         raise _Ready
 
             try:
-                resume_runs(todo, db=trial / "c.db", operator="bench", on_event=on_event)
+                resume_runs(todo, db=work / "c.db", operator="bench", on_event=on_event)
             except _Ready:
                 pass
             times.append(max(ready.values()))

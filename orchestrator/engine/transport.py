@@ -51,8 +51,8 @@ class Transport:
         self.journal.location(plate.id, site, self.cell.clock.now(), run_id=self.run_id)
 
     def out_plates(self) -> list[Plate]:
-        """This run's plates that are not in their home slot."""
-        return [p for p in self.plates.values() if not self.at_home(p)]
+        """This run's plates that are somewhere other than their home slot."""
+        return [p for p in self.plates.values() if p.id in self.locations and not self.at_home(p)]
 
     # -- moves ---------------------------------------------------------------------
     async def _step(self, instrument: str, action: str, plate: Plate, arrives: str, **extra: str) -> None:
@@ -138,9 +138,9 @@ class Transport:
         self.cell.sites[where].release(plate.id)
 
     async def home(self, plate: Plate) -> None:
-        """Take ``plate`` back to its incubator slot (no-op when it is there)."""
-        where = self.locations[plate.id]
-        if where.endswith(SLOT):
+        """Take ``plate`` back to its incubator slot (no-op when it is there, or was never checked in)."""
+        where = self.locations.get(plate.id)
+        if where is None or where.endswith(SLOT):
             return
         incubator = plate.home or self.cell.incubator
         station = self.cell.sites[incubator]
