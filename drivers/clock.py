@@ -59,6 +59,8 @@ class Clock(ABC):
             coro = main() if callable(main) else main
             return loop.run_until_complete(coro)
         finally:
+            if isinstance(loop, VirtualEventLoop):
+                loop.detect_deadlock = False
             try:
                 _cancel_all(loop)
                 loop.run_until_complete(loop.shutdown_asyncgens())
@@ -140,6 +142,10 @@ class VirtualClock(Clock):
         return VirtualEventLoop(io_grace_s=self.io_grace_s)
 
 
+class VirtualDeadlock(RuntimeError):
+    """Raised by the virtual loop when all tasks wait and nothing can wake them."""
+
+
 class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
     """Selector that turns a would-block wait into a jump of virtual time."""
 
@@ -154,6 +160,11 @@ class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
             # Real work in a thread: wait for it in real time, do not advance.
             return super().select(0.05 if timeout is None else min(timeout, 0.05))
         if timeout is None:
+            if len(self.get_map()) <= 1 and loop.detect_deadlock:
+                # Nothing scheduled, no thread working, no descriptor to wait on: every
+                # task waits for something only another task could give. Say so, do not hang.
+                raise VirtualDeadlock("every task is waiting and nothing is scheduled: the simulated "
+                                      "workcell is deadlocked (a plate holds a place another run waits for?)")
             return super().select(None)
         if len(self.get_map()) > 1:  # descriptors besides the loop's self-pipe
             ready = super().select(min(timeout, loop.io_grace_s))
@@ -172,6 +183,8 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._virtual_now = 0.0
         self.executor_jobs = 0
         self.io_grace_s = io_grace_s
+        self.detect_deadlock = True
+        """False while shutting down (the executor's shutdown thread is not tracked)."""
         super().__init__(selector)
 
     def time(self) -> float:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from drivers.clock import make_clock
+from drivers.clock import Clock, VirtualDeadlock, make_clock
 from drivers.errors import CellwrightError
 from orchestrator.campaign import Campaign, load_campaign
 from orchestrator.engine.dispatch import OperatorDesk
@@ -32,11 +32,24 @@ class RunResult:
     db: str
 
 
+def _execute(clock: Clock, engine: Engine, run_ids: list[str]) -> None:
+    """Run the engine on its clock; a simulated deadlock stops the runs that were still
+    going (they stay resumable) instead of hanging."""
+    try:
+        clock.run(engine.execute(run_ids))
+    except VirtualDeadlock as exc:
+        for run_id in run_ids:
+            handle = engine.runs[run_id]
+            if not handle.state.final and handle.state.state != "paused":
+                handle.error = f"stopped: {exc}"
+                handle.extra["status"] = "paused"
+
+
 def sim_state_for(db: str | Path, label: str) -> str | None:
     """Where the simulated world of a session is persisted: beside the database."""
     if str(db) == ":memory:":
         return None
-    path = Path(db)
+    path = Path(db).resolve()  # absolute: a resume may run from another directory
     return str(path.with_name(f"{path.stem}.sim-{label}.pkl"))
 
 
@@ -82,7 +95,7 @@ def run_protocol(
         if on_start is not None:
             on_start(engine, run_id)
         started = time.perf_counter()
-        the_clock.run(engine.execute([run_id]))
+        _execute(the_clock, engine, [run_id])
         wall = time.perf_counter() - started
         return RunResult(run_id, engine.summary(run_id, wall), str(db))
     finally:
@@ -176,7 +189,7 @@ def run_campaign(
         if on_start is not None:
             on_start(engine, ids)
         started = time.perf_counter()
-        the_clock.run(engine.execute(ids))
+        _execute(the_clock, engine, ids)
         wall = time.perf_counter() - started
         return CampaignResult(loaded.name, [RunResult(r, engine.summary(r, wall), str(db)) for r in ids], wall,
                               str(db), cp)
@@ -252,7 +265,7 @@ def resume_runs(
         for run_id, graph in zip(run_ids, graphs, strict=True):
             engine.resume_run(run_id, graph)
         started = time.perf_counter()
-        the_clock.run(engine.execute(list(run_ids)))
+        _execute(the_clock, engine, list(run_ids))
         wall = time.perf_counter() - started
         return [RunResult(r, engine.summary(r, wall), str(db)) for r in run_ids]
     finally:

@@ -62,7 +62,7 @@ def _operator(journal: Journal, history: History, run_id: str, record: StepRecor
     if decision is None:
         raise OperatorNeeded(
             f"step {record.key} ({record.action} on {record.instrument}) was interrupted and may or may not have "
-            f"happened; a person must check and run: cellwright confirm RUN {record.key} --done|--redo|--skip "
+            f"happened; a person must check and run: cellwright confirm {run_id} '{record.key}' --done|--redo|--skip "
             f"--reason TEXT")
     consume(journal.store, run_id, decision.id, now)
     return decision.choice, f"operator {decision.operator}: {decision.reason}"

@@ -67,3 +67,15 @@ def test_make_clock_rejects_unknown():
     assert isinstance(make_clock("wall"), WallClock)
     with pytest.raises(ValueError, match="virtual"):
         make_clock("fast")
+
+
+def test_virtual_deadlock_is_reported_not_hung():
+    from drivers.clock import VirtualDeadlock
+
+    clock = VirtualClock()
+
+    async def main():
+        await asyncio.Event().wait()  # nobody will ever set it
+
+    with pytest.raises(VirtualDeadlock, match="deadlocked"):
+        clock.run(main)
