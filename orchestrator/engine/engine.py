@@ -219,6 +219,12 @@ class Engine:
             handle.error = str(exc)
             handle.state.fail(reason=str(exc))
             return
+        except Exception as exc:  # a defect must stop this run, not every run of the workcell
+            log.exception("internal error; run failed", run_id=handle.run_id)
+            handle.error = f"internal error: {type(exc).__name__}: {exc}"
+            await self._park(handle)
+            handle.state.fail(reason=handle.error)
+            return
         handle.state.complete(reason="all steps finished")
 
     async def _park(self, handle: RunHandle) -> None:
@@ -243,6 +249,38 @@ class Engine:
             await asyncio.gather(*(self._execute(self.runs[r]) for r in ids))
         finally:
             await self.cell.disconnect()
+
+    # -- plans -------------------------------------------------------------------------
+    def follow_plan(self, campaign_plan: Any, run_ids: list[str]) -> None:
+        """Re-plan ``campaign_plan`` (an ``orchestrator.planning.CampaignPlan`` whose run
+        ``i`` is ``run_ids[i]``) whenever a run leaves it: a branch the planner could not
+        foresee, or an overrun. Started and finished work stays frozen."""
+        self._plan = campaign_plan
+        self._plan_index = {run_id: i for i, run_id in enumerate(run_ids)}
+        self._plan_state: tuple[Any, Any] | None = None
+        for run_id in run_ids:
+            self.runs[run_id].executor.replanner = self._replan
+
+    def _replan(self, executor: RunExecutor, reason: str) -> None:
+        from orchestrator.planning.replan import replan_during_run
+
+        index = self._plan_index
+        runs = {index[r]: h.executor for r, h in self.runs.items() if r in index}
+        previous, expansion = self._plan_state or (None, None)
+        answer = replan_during_run(self._plan, self.clock.now(),
+                                   actual={i: dict(x.actual) for i, x in runs.items()},
+                                   decisions={i: dict(x.decisions) for i, x in runs.items() if x.decisions},
+                                   previous=previous, expansion=expansion, affected={index[executor.run_id]})
+        for i, starts in answer.starts.items():
+            runs[i].plan.update(starts)
+        self._plan_state = (answer.schedule, answer.expansion)
+        self.journal.note("plan.revised", {"reason": reason, "feasible": answer.feasible,
+                                           "latency_s": round(answer.seconds, 4),
+                                           "steps_moved": sum(len(s) for s in answer.starts.values()),
+                                           "violations": answer.violations[:10]},
+                          run_id=executor.run_id, sim_time=self.clock.now())
+        log.info("re-planned", run_id=executor.run_id, reason=reason, latency_s=round(answer.seconds, 4),
+                 feasible=answer.feasible, sim_time=self.clock.now())
 
     # -- results ---------------------------------------------------------------------
     def summary(self, run_id: str, wall_seconds: float) -> dict[str, Any]:
