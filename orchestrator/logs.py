@@ -23,7 +23,8 @@ class _Tee:
     def __init__(self, file: TextIO | None, console_level: int) -> None:
         self.file = file
         self.console_level = console_level
-        self.console = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        self.console = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(),
+                                                     exception_formatter=structlog.dev.plain_traceback)
 
     def __call__(self, logger: Any, name: str, event: dict[str, Any]) -> str:
         level = _LEVELS.get(event.get("level", "info"), 20)

@@ -186,6 +186,8 @@ def run_campaign(
                     ids.append(engine.add_run(r.graph, campaign=loaded.name, priority=r.priority,
                                               release_s=r.release_s,
                                               plan_note=f"{why}: running unplanned (each step at its earliest time)"))
+        if cp is not None and cp.feasible:
+            engine.follow_plan(cp, ids)
         if on_start is not None:
             on_start(engine, ids)
         started = time.perf_counter()

@@ -219,6 +219,12 @@ class Engine:
             handle.error = str(exc)
             handle.state.fail(reason=str(exc))
             return
+        except Exception as exc:  # a defect must stop this run, not every run of the workcell
+            log.exception("internal error; run failed", run_id=handle.run_id)
+            handle.error = f"internal error: {type(exc).__name__}: {exc}"
+            await self._park(handle)
+            handle.state.fail(reason=handle.error)
+            return
         handle.state.complete(reason="all steps finished")
 
     async def _park(self, handle: RunHandle) -> None:
@@ -243,6 +249,59 @@ class Engine:
             await asyncio.gather(*(self._execute(self.runs[r]) for r in ids))
         finally:
             await self.cell.disconnect()
+
+    # -- plans -------------------------------------------------------------------------
+    def follow_plan(self, campaign_plan: Any, run_ids: list[str]) -> None:
+        """Re-plan ``campaign_plan`` (an ``orchestrator.planning.CampaignPlan`` whose run
+        ``i`` is ``run_ids[i]``) whenever a run leaves it: a branch the planner could not
+        foresee, or an overrun. Started and finished work stays frozen."""
+        self._plan = campaign_plan
+        self._plan_index = {run_id: i for i, run_id in enumerate(run_ids)}
+        self._plan_state: tuple[Any, Any] | None = None
+        for run_id in run_ids:
+            self.runs[run_id].executor.replanner = self._replan
+
+    def _replan(self, executor: RunExecutor, reason: str) -> None:
+        """Re-plan the campaign around what ``executor`` just found, and hand every run its
+        new starts. A re-plan that fails or finds no feasible plan changes no plan: it is
+        journaled (``plan.revised``, feasible false, with the reason) and the step that
+        left the plan runs at its earliest time; runs are never failed by the planner."""
+        from orchestrator.planning.replan import replan_during_run
+
+        index = self._plan_index
+        runs = {index[r]: h.executor for r, h in self.runs.items() if r in index}
+        previous, expansion = self._plan_state or (None, None)
+        now = self.clock.now()
+        try:
+            answer = replan_during_run(self._plan, now,
+                                       actual={i: dict(x.actual) for i, x in runs.items()},
+                                       decisions={i: dict(x.decisions) for i, x in runs.items() if x.decisions},
+                                       previous=previous, expansion=expansion, affected={index[executor.run_id]})
+        except Exception as exc:  # a planner defect must not fail runs: fall back to unplanned
+            log.warning("re-plan failed; the step runs at its earliest time", run_id=executor.run_id,
+                        reason=reason, error=f"{type(exc).__name__}: {exc}", sim_time=now, exc_info=True)
+            self.journal.note("plan.revised", {"reason": reason, "feasible": False, "latency_s": None,
+                                               "steps_moved": 0,
+                                               "error": f"re-plan failed: {type(exc).__name__}: {exc}",
+                                               "fallback": "affected steps run at their earliest time"},
+                              run_id=executor.run_id, sim_time=now)
+            return
+        payload: dict[str, Any] = {"reason": reason, "feasible": answer.feasible,
+                                   "latency_s": round(answer.seconds, 4), "steps_moved": 0,
+                                   "violations": answer.violations[:10]}
+        # the best effort places the steps just decided: later re-plans start from it
+        self._plan_state = (answer.schedule, answer.expansion)
+        if answer.feasible:
+            for i, starts in answer.starts.items():
+                runs[i].plan.update(starts)
+            payload["steps_moved"] = sum(len(s) for s in answer.starts.values())
+        else:
+            payload["fallback"] = "no feasible plan: plans unchanged, affected steps run at their earliest time"
+            log.warning("re-plan infeasible; the step runs at its earliest time", run_id=executor.run_id,
+                        reason=reason, violations=answer.violations[:3], sim_time=now)
+        self.journal.note("plan.revised", payload, run_id=executor.run_id, sim_time=now)
+        log.info("re-planned", run_id=executor.run_id, reason=reason, latency_s=round(answer.seconds, 4),
+                 feasible=answer.feasible, sim_time=now)
 
     # -- results ---------------------------------------------------------------------
     def summary(self, run_id: str, wall_seconds: float) -> dict[str, Any]:

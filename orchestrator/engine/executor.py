@@ -42,6 +42,10 @@ from orchestrator.store import Journal
 log = structlog.get_logger("cellwright.run")
 
 
+OVERRUN_S = 60.0
+"""A planned step ending this much later than planned triggers a re-plan (s)."""
+
+
 class Saved(float):
     """A saved measurement: compares as its primary value, fields as attributes."""
 
@@ -113,6 +117,13 @@ class RunExecutor:
         self.history = history or History()
         self.release_s = release_s
         self.plan: dict[str, float] = dict(plan or {})
+        self.decisions: dict[str, bool] = {}
+        """Branches on measurements decided so far (dynamic key -> taken), for re-planning."""
+        self.actual: dict[str, tuple[float, float]] = {}
+        """Started actions: dynamic key -> (start, duration so far), for re-planning."""
+        self.replanner: Callable[[RunExecutor, str], None] | None = None
+        """Called when reality leaves the plan (an unplanned step, an overrun); it updates
+        :attr:`plan` of every run."""
         self.counters.moves = self.history.moves
         self.transport = Transport(cell, dispatcher, journal, run_id, self._move_key)
 
@@ -164,9 +175,13 @@ class RunExecutor:
             if past is not None and past.kind == "branch":
                 self.counters.steps_skipped += 1
                 continue
-            if node.when is not None and not self._true(node.when):
-                self._skip(key, node, f"condition false: {node.when.source}")
-                continue
+            if node.when is not None:
+                decided = self._true(node.when)
+                if node.when.names - {"iteration"}:  # a branch on a measurement: known only now
+                    self.decisions[key] = decided
+                if not decided:
+                    self._skip(key, node, f"condition false: {node.when.source}")
+                    continue
             if isinstance(node, ActionNode):
                 await self._action(node, key)
             elif isinstance(node, WaitNode):
@@ -318,14 +333,20 @@ class RunExecutor:
             self._replay(node, key, past)
             return
         instrument = past.instrument if past is not None and past.instrument else self._instrument_for(node, plate)
-        earliest, deadline, which = self._window(node)
+        lag_earliest, deadline, which = self._window(node)
         target = self._target
-        planned = self.plan.get(key)
-        if planned is not None:  # the planner chose this start (within every window)
-            earliest = max(earliest, planned)
-        elif target is not None:
-            earliest = max(earliest, target.ideal)
-        await self._wait_until(earliest, plate, instrument)
+        if self.plan and key not in self.plan and self.replanner is not None:
+            self.replanner(self, f"{key} was not in the plan (a branch the planner could not foresee)")
+        while True:  # a re-plan may move this step while it waits
+            planned = self.plan.get(key)
+            earliest = lag_earliest
+            if planned is not None:  # the planner chose this start (within every window)
+                earliest = max(earliest, planned)
+            elif target is not None:
+                earliest = max(earliest, target.ideal)
+            await self._wait_until(earliest, plate, instrument)
+            if self.plan.get(key) == planned:
+                break
         if plate is not None:
             await self._to_site(plate, instrument)
         await self.clock.sleep_until(earliest)
@@ -337,6 +358,12 @@ class RunExecutor:
                                             first_attempt=first_attempt,
                                             on_done=lambda result: self._record_result(node, key, result))
         start = outcome.start if outcome.start is not None else self.clock.now()
+        end = outcome.end if outcome.end is not None else self.clock.now()
+        self.actual[key] = (start, end - start)
+        if planned is not None and self.replanner is not None:
+            late = end - (planned + self.cell.estimate(instrument, node.action, args))
+            if late > OVERRUN_S:
+                self.replanner(self, f"{key} ended {late:.0f} s later than planned")
         if target is not None:
             self._target = None
             self._iteration_start = start

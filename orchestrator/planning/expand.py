@@ -158,6 +158,7 @@ class Expansion:
     keep_out: float
     durations: dict[tuple[str, str], float]
     decisions: dict[int, dict[str, bool]] = field(default_factory=dict)
+    home_before: dict[int, set[str]] = field(default_factory=dict)
 
     @cached_property
     def info(self) -> dict[str, OpInfo]:
@@ -289,7 +290,7 @@ def first_window(graph: ProtocolGraph) -> float:
 
 def expand(campaign: Campaign, *, decisions: Mapping[int, Mapping[str, bool]] | None = None,
            durations: Mapping[tuple[str, str], float] | None = None,
-           runs: list[int] | None = None) -> Expansion:
+           runs: list[int] | None = None, home_before: Mapping[int, set[str]] | None = None) -> Expansion:
     """Expand ``campaign`` into planner operations (see the module docstring).
 
     Args:
@@ -299,6 +300,11 @@ def expand(campaign: Campaign, *, decisions: Mapping[int, Mapping[str, bool]] | 
             iteration k is ``"day[3]#until"``); they override predictions.
         durations: per (instrument, action), durations to use instead of the workcell's.
         runs: only these run indices (default all).
+        home_before: per run index, action keys before which the plate goes home (a new
+            visit) even when the template gap would keep it out: a re-plan uses this when a
+            step decided during the run cannot follow the previous one on the deck (its
+            instrument is taken); the executor does the same when given a start later
+            than ``keep_out``.
 
     Raises:
         ExpansionError: the workcell has no plate mover or lacks an instrument the
@@ -321,10 +327,11 @@ def expand(campaign: Campaign, *, decisions: Mapping[int, Mapping[str, bool]] | 
         period = first_period(run.graph)
         spread = (period or DAY) if run.group in free else first_window(run.graph)
         rx = RunExpansion(i, f"R{i + 1:04d}", run.release_s, run.priority, run.graph, pins[i], spread=spread)
-        _Walk(rx, wc, dur, (decisions or {}).get(i, {})).run()
+        _Walk(rx, wc, dur, (decisions or {}).get(i, {}), (home_before or {}).get(i, set())).run()
         out.append(rx)
     return Expansion(campaign, out, workcell_resources(wc), wc.keep_out_s, dur,
-                     {i: dict(d) for i, d in (decisions or {}).items()})
+                     {i: dict(d) for i, d in (decisions or {}).items()},
+                     {i: set(k) for i, k in (home_before or {}).items() if k})
 
 
 @dataclass
@@ -344,11 +351,12 @@ class _Walk:
     """Mirror of RunExecutor/Transport for one run, in template time (run alone)."""
 
     def __init__(self, rx: RunExpansion, wc: Workcell, dur: Mapping[tuple[str, str], float],
-                 decisions: Mapping[str, bool]) -> None:
+                 decisions: Mapping[str, bool], home_before: set[str] | frozenset[str] = frozenset()) -> None:
         self.rx = rx
         self.wc = wc
         self.dur = dur
         self.decisions = decisions
+        self.home_before = home_before
         self.graph = rx.graph
         self.env: dict[str, Any] = dict(rx.graph.parameters)
         self.actions = workcell_actions(wc)
@@ -600,7 +608,7 @@ class _Walk:
         # plate that is out home first (the lead is the one estimated before that)
         lead = self._estimate_bring(plate, inst)
         out = any(v != SLOT for v in self.loc.values())
-        split = out and earliest - lead - R_t > self.keep_out
+        split = out and (earliest - lead - R_t > self.keep_out or key in self.home_before)
         last_store: str | None = None
         if split:
             self._home_all(self.last_key or key)

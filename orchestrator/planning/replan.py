@@ -75,7 +75,10 @@ def _committed(exp: Expansion, starts: Mapping[str, float], durations: Mapping[s
                now: float, commit: str = "reached") -> set[str]:
     """What the executors can no longer change: ops started before ``now``, and per run the
     next action (with the moves before it) when the executor has already reached it —
-    i.e. unless the run's latest started op is an action still running at ``now``."""
+    i.e. unless the run's latest started op is an action still running at ``now``.
+
+    Ops absent from ``starts`` (a branch just decided, added by re-expansion) are never
+    committed: the executor reached that step without a plan for it and waits for one."""
     out: set[str] = set()
     for rx in exp.runs:
         dur = {o.id: durations.get(o.id, o.duration) for o in rx.ops}
@@ -97,6 +100,10 @@ def _committed(exp: Expansion, starts: Mapping[str, float], durations: Mapping[s
                 continue
             if not seen or info.id in out:
                 continue
+            if info.id not in starts:
+                # an op of a branch just decided (re-expansion): the executor is asking
+                # for its start now, nothing about it is committed yet
+                break
             out.add(info.id)  # moves up to, and the next action
             if info.kind == "action":
                 break
@@ -142,15 +149,74 @@ def replan_during_run(cp: CampaignPlan, now: float, *,
     exp = expansion or cp.expansion
     notes: list[str] = []
     merged_runs: set[int] = set()
-    if decisions:
-        merged: dict[int, dict[str, bool]] = {}
-        for i, d in decisions.items():
-            merged[i] = {**exp.decisions.get(i, {}), **d}
-        fresh = {rx.index: rx for rx in expand(cp.campaign, decisions=merged, runs=list(merged)).runs}
+    variants: list[tuple[str, Expansion]] = []
+    changed = {i: {**exp.decisions.get(i, {}), **d} for i, d in (decisions or {}).items()
+               if any(exp.decisions.get(i, {}).get(k) != v for k, v in d.items())}
+    if changed:
+        fresh = {rx.index: rx for rx in expand(cp.campaign, decisions=changed, runs=list(changed),
+                                               home_before=exp.home_before).runs}
         exp = dataclasses.replace(exp, runs=[fresh.get(rx.index, rx) for rx in exp.runs],
-                                  decisions={**exp.decisions, **merged})
-        notes.append(f"re-expanded run(s) {', '.join(exp.runs[i].label for i in sorted(merged))} with new decisions")
-        merged_runs = set(merged)
+                                  decisions={**exp.decisions, **changed})
+        notes.append(f"re-expanded run(s) {', '.join(exp.runs[i].label for i in sorted(changed))} with new decisions")
+        merged_runs = set(changed)
+        # the step just decided may not be able to follow the last one on the deck (its
+        # instrument is taken): the alternative sends the plate home in between
+        done = {f"R{i + 1:04d}:{k}" for i, keys in (actual or {}).items() for k in keys}
+        home = {i: set(k) for i, k in exp.home_before.items()}
+        for i in changed:
+            nxt = next((x for x in exp.runs[i].info if x.kind == "action" and x.id not in prev.starts
+                        and x.id not in done), None)
+            if nxt is not None and nxt.key is not None and nxt.key not in home.get(i, set()):
+                home.setdefault(i, set()).add(nxt.key)
+        if home != exp.home_before:
+            runs = [i for i in changed if home.get(i) != exp.home_before.get(i)]
+            alt = {rx.index: rx for rx in expand(cp.campaign, decisions=exp.decisions, runs=runs,
+                                                 home_before=home).runs}
+            variants.append(("plate home first", dataclasses.replace(
+                exp, runs=[alt.get(rx.index, rx) for rx in exp.runs], home_before=home)))
+    variants.insert(0, ("", exp))
+    windowed: list[tuple[str, Any]] = []
+    full: list[tuple[str, Any]] = []
+    for vname, vexp in variants:
+        w, f = _attempts(cp, vexp, prev, now, actual, merged_runs, affected, commit, horizon, local_horizon,
+                         use_cpsat)
+        windowed += [(f"{n} ({vname})" if vname else n, a) for n, a in w]
+        full += [(f"{n} ({vname})" if vname else n, a) for n, a in f]
+    best: tuple[int, Any] | None = None
+    todo = windowed + full
+    for k, (name, run) in enumerate(todo):
+        left = time_limit - (time.perf_counter() - t0)
+        if k and left <= 0.05:
+            notes.append(f"{name}: not tried (time limit)")
+            break
+        cand, bad = run(max(0.05, left))
+        notes.append(f"{name}: {cand[0].status}")
+        if best is None or bad < best[0]:
+            best = (bad, cand)
+        if cand[0].ok:
+            break
+    assert best is not None
+    sched, exp, base, committed = best[1]
+    problem = base
+    frozen = set(committed)
+    plans, _ = engine_starts(exp, sched.starts)
+    new = {i: {k: v for k, v in p.items() if f"R{i + 1:04d}:{k}" not in frozen} for i, p in plans.items()}
+    broken = [] if sched.ok else [v.message for v in _violations(problem, sched, frozen)][:50]
+    errs = cadence_errors(exp, sched.starts)
+    seconds = time.perf_counter() - t0
+    log.info("campaign re-planned", campaign=cp.campaign.name, now=now, status=sched.status, frozen=len(frozen),
+             operations=len(problem.operations), latency_ms=round(1000 * seconds, 1))
+    return Replan(sched, problem, exp, sched.ok, new, frozen, broken, seconds,
+                  sum(errs) / len(errs) if errs else 0.0, notes + list(sched.notes))
+
+
+def _attempts(cp: CampaignPlan, exp: Expansion, prev: Schedule, now: float,
+              actual: Mapping[int, Mapping[str, tuple[float, float]]] | None, merged_runs: set[int],
+              affected: set[int] | None, commit: str, horizon: float, local_horizon: float, use_cpsat: bool
+              ) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+    """The repairs of `replan_during_run` for one expansion: windowed ones (fast) and the
+    re-plan of every run. Each is ``(name, run(budget) -> ((schedule, exp, problem,
+    committed), violations))``."""
     base = build_problem(exp)
     starts = dict(prev.starts)
     dur_of: dict[str, float] = {}
@@ -195,7 +261,9 @@ def replan_during_run(cp: CampaignPlan, now: float, *,
             merged.starts[oid] = est[oid]
             merged.assignment[oid] = tuple(r if isinstance(r, str) else r[0] for r in base.op[oid].resources)
         merged = dataclasses.replace(merged, makespan=max(merged.starts[o.id] + o.duration for o in base.operations))
-        bad = len(check(base, merged)) if cand.ok or cand.status == "unknown" else -1
+        bad = len(_violations(base, merged, committed)) if cand.ok or cand.status == "unknown" else -1
+        if bad == 0 and not cand.ok:  # what failed was only committed facts (e.g. an overrun): nothing to repair
+            merged = dataclasses.replace(merged, status="feasible")
         if cand.ok and bad:
             merged = dataclasses.replace(merged, status="unknown",
                                          notes=merged.notes + [f"{bad} violation(s) outside the repaired window"])
@@ -229,32 +297,22 @@ def replan_during_run(cp: CampaignPlan, now: float, *,
         attempts.append((f"repair of {len(touched | soon)} run(s) busy in the next {horizon / 3600:g} h", wider, True,
                          None))
     attempts.append(("re-plan of every run", set(open_ops), False, None))
-    best: tuple[int, Schedule] | None = None
-    for k, (name, free, windowed, shift) in enumerate(attempts):
-        left = time_limit - (time.perf_counter() - t0)
-        if k and left <= 0.05:
-            notes.append(f"{name}: not tried (time limit)")
-            break
-        last = k == len(attempts) - 1
-        cand, bad = attempt(free, windowed, max(0.05, left), None if last else 0, shift)
-        notes.append(f"{name}: {cand.status}")
-        if best is None or bad < best[0]:
-            best = (bad, cand)
-        if cand.ok:
-            break
-    assert best is not None
-    sched = best[1]
-    problem = base
-    frozen = set(committed)
-    plans, _ = engine_starts(exp, sched.starts)
-    new = {i: {k: v for k, v in p.items() if f"R{i + 1:04d}:{k}" not in frozen} for i, p in plans.items()}
-    broken = [] if sched.ok else [v.message for v in check(problem, sched)][:50]
-    errs = cadence_errors(exp, sched.starts)
-    seconds = time.perf_counter() - t0
-    log.info("campaign re-planned", campaign=cp.campaign.name, now=now, status=sched.status, frozen=len(frozen),
-             operations=len(problem.operations), latency_ms=round(1000 * seconds, 1))
-    return Replan(sched, problem, exp, sched.ok, new, frozen, broken, seconds,
-                  sum(errs) / len(errs) if errs else 0.0, notes + list(sched.notes))
+
+    def run(free: set[str], windowed: bool, shift: Mapping[str, float] | None, last: bool) -> Any:
+        def go(budget: float) -> tuple[tuple[Schedule, Expansion, Problem, set[str]], int]:
+            cand, bad = attempt(free, windowed, budget, None if last else 0, shift)
+            return (cand, exp, base, committed), bad
+        return go
+
+    fast = [(name, run(free, True, shift, False)) for name, free, windowed, shift in attempts if windowed]
+    slow = [(name, run(free, False, shift, True)) for name, free, windowed, shift in attempts if not windowed]
+    return fast, slow
+
+
+def _violations(problem: Problem, schedule: Schedule, committed: set[str]) -> list[Any]:
+    """The constraints ``schedule`` breaks that a re-plan is responsible for: not those
+    between committed ops only (what happened, e.g. an overrun, cannot be re-planned)."""
+    return [v for v in check(problem, schedule) if not set(v.ops) <= committed]
 
 
 def _window(est: Mapping[str, float], free: set[str], now: float, base: Problem) -> tuple[float, float]:
@@ -288,6 +346,8 @@ def _subproblem(base: Problem, free: set[str], starts: Mapping[str, float],
     bounds: dict[str, list[float]] = {}
     lags = []
     for lag in base.lags:
+        if lag.a not in free and lag.b not in free:  # neither moves: nothing to decide
+            continue
         ka, kb = lag.a in keep, lag.b in keep
         if ka and kb:
             lags.append(lag)
