@@ -124,6 +124,8 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log every step on the terminal")] = False,
     planned: Annotated[bool, typer.Option("--plan/--no-plan", help="campaigns: follow a plan (default) or run greedily")] = True,
     time_limit: Annotated[float, typer.Option("--time-limit", help="campaigns: planner budget, seconds")] = 10.0,
+    follow_branches: Annotated[bool, typer.Option("--follow-branches", help="campaigns: follow the plan even "
+                                                  "when steps depend on measurements (re-plans at each branch)")] = False,
 ) -> None:
     """Run a protocol (or a campaign file of many runs) on the workcell and print a summary."""
     if clock not in ("virtual", "wall"):
@@ -154,7 +156,8 @@ def run(
         events = view.on_event if view else None
         if campaign:
             outcome = run_campaign(plan, clock=clock, seed=seed, db=str(db), operator=who, on_event=events,
-                                   on_start=view.on_start if view else None, planned=planned, time_limit=time_limit)
+                                   on_start=view.on_start if view else None, planned=planned, time_limit=time_limit,
+                                   follow_branches=follow_branches)
         else:
             result = run_protocol(graph, workcell=cell, clock=clock, seed=seed, db=str(db), operator=who,
                                   on_event=events, on_start=view.on_start if view else None)

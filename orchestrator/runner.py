@@ -148,17 +148,23 @@ def run_campaign(
     time_limit: float = 10.0,
     use_cpsat: bool = False,
     campaign_plan: Any = None,
+    follow_branches: bool = False,
 ) -> CampaignResult:
     """Plan a campaign, then execute every run together on one workcell, following the plan.
 
     Each run is added with its planned release, its graph with the planned instruments
-    pinned, and its planned start per step. When the plan is not feasible (or
-    ``planned`` is False) the runs execute unplanned, each step at its earliest time,
-    and each run's ``planned`` transition says why.
+    pinned, and its planned start per step; the engine re-plans when a step overruns.
+    The runs execute unplanned, each step at its earliest time, when the plan is not
+    feasible, when ``planned`` is False, or when the campaign branches on measurements
+    the planner cannot foresee (unless ``follow_branches``); each run's ``planned``
+    transition says why.
 
     Args:
         time_limit, use_cpsat: planner settings (see ``orchestrator.planning.plan_campaign``).
         campaign_plan: a plan made already (skips planning).
+        follow_branches: follow the plan even when steps depend on measurements, re-planning
+            each time a branch is decided (measured worse than unplanned beyond a few
+            plates: see docs/planning.md).
 
     Raises:
         ConfigurationError: the campaign, a protocol in it, or the workcell is invalid.
@@ -176,17 +182,19 @@ def run_campaign(
         engine = Engine(loaded.workcell, store, the_clock, seed=seed, operator=operator, on_event=on_event,
                         sim_state=sim_state_for(db, label) if the_clock.virtual else None)
         ids = []
+        follow = cp is not None and cp.feasible and (follow_branches or not cp.unknown)
         with store.atomic():  # a campaign is recorded whole or not at all
             for i, r in enumerate(loaded.runs):
-                if cp is not None and cp.feasible:
+                if follow:
                     ids.append(engine.add_run(cp.graphs[i], campaign=loaded.name, priority=r.priority,
                                               release_s=cp.releases[i], plan=cp.starts[i], plan_note=cp.plan_note(i)))
                 else:
-                    why = f"planner {cp.status}" if cp is not None else "planning off"
+                    why = "planning off" if cp is None else f"planner {cp.status}" if not cp.feasible else (
+                        f"{len(cp.unknown)} steps depend on measurements the planner cannot foresee")
                     ids.append(engine.add_run(r.graph, campaign=loaded.name, priority=r.priority,
                                               release_s=r.release_s,
                                               plan_note=f"{why}: running unplanned (each step at its earliest time)"))
-        if cp is not None and cp.feasible:
+        if follow:
             engine.follow_plan(cp, ids)
         if on_start is not None:
             on_start(engine, ids)

@@ -24,7 +24,7 @@ def test_measurement_dependent_campaign_replans_and_completes(tmp_path: Path) ->
     campaign.write_text(f"campaign: three-ipsc\nruns:\n  - protocol: {ROOT / 'protocols/ipsc-maintenance.yaml'}\n"
                         f"    plates: 3\n    parameters: {{days: 5}}\n")
     db = tmp_path / "c.db"
-    result = run_campaign(campaign, db=db)
+    result = run_campaign(campaign, db=db, follow_branches=True)
     summary = result.summary()
     assert summary["plan"]["feasible"]
     assert summary["status"] == "completed", [r["error"] for r in summary["run_summaries"]]
@@ -42,3 +42,19 @@ def test_deterministic_campaign_needs_no_replan(tmp_path: Path) -> None:
     summary = run_campaign(campaign, db=db).summary()
     assert summary["status"] == "completed"
     assert _notes(db) == []
+
+
+def test_measurement_dependent_campaign_runs_unplanned_by_default(tmp_path: Path) -> None:
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text(f"campaign: two-ipsc\nruns:\n  - protocol: {ROOT / 'protocols/ipsc-maintenance.yaml'}\n"
+                        f"    plates: 2\n    parameters: {{days: 3}}\n")
+    db = tmp_path / "c.db"
+    summary = run_campaign(campaign, db=db).summary()
+    assert summary["status"] == "completed"
+    assert _notes(db) == []
+    store = Store(db)
+    transitions = [json.loads(r["payload"]) for r in store.query(
+        "SELECT payload FROM events WHERE kind = 'run.transition'")]
+    store.close()
+    planned = [t["reason"] for t in transitions if t["to"] == "planned"]
+    assert len(planned) == 2 and all("depend on measurements" in r for r in planned)
