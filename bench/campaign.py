@@ -8,7 +8,7 @@ planning time (median of ``--repeat``, OR-Tools not used unless ``--cpsat``), vi
 mean/max cadence error, makespan, lower bound and their ratio; then the whole campaign
 through the engine and simulators following the plan (``run_planned_campaign``, db
 ``:memory:``): wall time, window deviations the ENGINE recorded (``window-missed``), peak
-RSS; and the engine alone without a plan (``runner.run_campaign``, greedy: every step at
+RSS; and the engine alone without a plan (``runner.run_campaign(planned=False)``, greedy: every step at
 its earliest time) for comparison. W24 also gets the median re-planning latency after a
 disruption (a feed overrunning by 2 min + another plate's day-5 feed turned into a
 passage). The capacity sweep finds the largest number of plates one liquid handler takes
@@ -83,7 +83,7 @@ def measure(name: str, repeat: int, cpsat: bool, greedy: bool, replan: bool) -> 
         from orchestrator.runner import run_campaign
 
         t = time.perf_counter()
-        g = run_campaign(campaign, db=":memory:").summary()
+        g = run_campaign(campaign, db=":memory:", planned=False).summary()
         out["greedy"] = {"wall_s": time.perf_counter() - t, "status": g["status"], "steps_done": g["steps_done"],
                          "window_missed": _window_missed(g), "deviations": g["deviations"],
                          "sim_seconds": g["sim_seconds"]}
