@@ -74,6 +74,7 @@ class OpentronsEmulator:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        self.stopping = threading.Event()
 
     # -- faults ------------------------------------------------------------------------
     def fail_next_run(self, at_fraction: float = 0.5, code: str = "2001", detail: str = "tip not picked up") -> None:
@@ -129,6 +130,7 @@ class OpentronsEmulator:
     def start(self) -> int:
         """Serve on 127.0.0.1 with an ephemeral port; returns the port."""
         self.stop()
+        self.stopping.clear()
         emulator = self
 
         class Handler(_Handler):
@@ -144,6 +146,7 @@ class OpentronsEmulator:
 
     def stop(self) -> None:
         """Stop serving (idempotent); protocols and runs are kept."""
+        self.stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -290,7 +293,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if fault and fault[0] == "hang":
-            time.sleep(fault[1])  # real time on purpose: a robot that answers too late
+            # Real time on purpose (a robot that answers too late to a real HTTP client);
+            # cut short when the emulator stops, so no server thread outlives it.
+            self.em.stopping.wait(fault[1])
         if fault and fault[0] == "garble":
             return self._send(200, b"<html>502 Bad Gateway</html>", "text/html")
         if fault and fault[0] == "http":
