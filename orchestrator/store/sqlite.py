@@ -91,6 +91,7 @@ class Store:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
             self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA page_size=1024")  # new files: small WAL frames per commit
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
             self.conn.execute("PRAGMA foreign_keys=ON")
