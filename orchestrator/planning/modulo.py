@@ -102,11 +102,11 @@ class Shape:
                 self.lags.append((pos[lag.a], pos[lag.b], lag.min, lag.max, lag.kind))
         self.spans = [(sp.resource, pos[sp.first], pos[sp.last]) for sp in rx.spans
                       if sp.first in pos and sp.last in pos]
-        self.key = (tuple(zip(self.res, self.dur, self.rel)), tuple(self.lags), tuple(self.spans))
+        self.key = (tuple(zip(self.res, self.dur, self.rel, strict=False)), tuple(self.lags), tuple(self.spans))
 
     def usage(self) -> dict[object, float]:
         use: dict[object, float] = defaultdict(float)
-        for r, d in zip(self.res, self.dur):
+        for r, d in zip(self.res, self.dur, strict=False):
             for e in r:
                 use[e] += d
         for res, f, l_ in self.spans:
