@@ -15,7 +15,7 @@ Timing rules (all seconds of the engine clock):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -328,7 +328,7 @@ class RunExecutor:
             if choice == "redo":
                 first_attempt = past.attempt + 1
             else:
-                past = StepRecord(**{**past.__dict__, "status": "done" if choice == "done" else "skipped"})
+                past = replace(past, status="done" if choice == "done" else "skipped")
         if past is not None and past.status in ("done", "skipped"):
             self._replay(node, key, past)
             return
