@@ -89,7 +89,7 @@ def actions_of(cls: type) -> dict[str, ActionInfo]:
                 params.append(ActionParam(p.name, kind, required, None if required else p.default, optional))
             ret = hints.get("return")
             out[attr] = ActionInfo(
-                instrument_class=cls.instrument_class,
+                instrument_class=str(getattr(cls, "instrument_class", "")),
                 name=attr,
                 params=tuple(params),
                 recovery=meta.recovery,

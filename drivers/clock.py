@@ -146,7 +146,7 @@ class VirtualDeadlock(RuntimeError):
     """Raised by the virtual loop when all tasks wait and nothing can wake them."""
 
 
-class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _VirtualSelector(selectors.DefaultSelector):
     """Selector that turns a would-block wait into a jump of virtual time."""
 
     loop: "VirtualEventLoop"
@@ -195,7 +195,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         if seconds > 0:
             self._virtual_now += seconds
 
-    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:  # type: ignore[override]
         self.executor_jobs += 1
         future = super().run_in_executor(executor, func, *args)
 

@@ -45,7 +45,8 @@ def list_drivers(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     for col in ("name", "class", "transport", "capabilities", "simulator", "emulator"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], r["class"], r["transport"], ", ".join(r["capabilities"]) or "-",
+        caps = ", ".join(str(c) for c in r["capabilities"]) or "-"  # type: ignore[attr-defined]
+        table.add_row(str(r["name"]), str(r["class"]), str(r["transport"]), caps,
                       "yes" if r["simulator"] else "no", "yes" if r["emulator"] else "no")
     Console().print(table)
 

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -26,7 +27,7 @@ class _Tee:
         self.console = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(),
                                                      exception_formatter=structlog.dev.plain_traceback)
 
-    def __call__(self, logger: Any, name: str, event: dict[str, Any]) -> str:
+    def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
         level = _LEVELS.get(event.get("level", "info"), 20)
         if self.file is not None and not self.file.closed:
             self.file.write(json.dumps(event, default=str) + "\n")

@@ -4,6 +4,8 @@ may run on it, before anything runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from drivers.errors import CellwrightError
 from drivers.spec import resolve_factory
 from orchestrator.protocol.graph import ActionNode, Expr, ProtocolGraph
@@ -23,8 +25,9 @@ def preflight(graph: ProtocolGraph, workcell: Workcell) -> list[str]:
             inst = workcell.instruments[name]
             if inst.driver.preflight is None:
                 continue
+            check: Callable[..., list[str]] = resolve_factory(inst.driver.preflight)  # type: ignore[assignment]
             try:
-                found = resolve_factory(inst.driver.preflight)(inst.config, node.action, args)  # type: ignore[arg-type]
+                found = check(inst.config, node.action, args)
             except CellwrightError as exc:
                 found = [str(exc)]
             problems += [f"{node.location}: step {node.key} on {name}: {p}" for p in found]

@@ -59,7 +59,7 @@ class _WorkcellDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
     workcell: str
     title: str = ""
-    limits: _Limits = Field(default_factory=_Limits)
+    limits: _Limits = Field(default_factory=lambda: _Limits.model_validate({}))
     instruments: dict[str, _InstrumentDoc]
 
 

@@ -8,7 +8,7 @@ state change is journaled before its side effect.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -362,7 +362,7 @@ def _json(text: str) -> Any:
     return json.loads(text)
 
 
-def _primary_measurements(rows: list[Mapping[str, Any]], store: Store, run_id: str) -> list[dict[str, Any]]:
+def _primary_measurements(rows: Sequence[Mapping[str, Any]], store: Store, run_id: str) -> list[dict[str, Any]]:
     """One entry per measurement: its name, step, sim time, and every field."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:

@@ -14,14 +14,14 @@ engine performs the side effect that follows it, so the journal always leads rea
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transitions import EventData, Machine, MachineError
 
 Listener = Callable[[Any, str, str, str], None]
 
 RUN_STATES = ["created", "validated", "planned", "running", "paused", "completed", "failed", "aborted"]
-RUN_TRANSITIONS = [
+RUN_TRANSITIONS: list[list[Any]] = [
     ["validate", "created", "validated"],
     ["plan", "validated", "planned"],
     ["start", "planned", "running"],
@@ -35,7 +35,7 @@ RUN_FINAL = frozenset({"completed", "failed", "aborted"})
 
 STEP_STATES = ["pending", "ready", "running", "done", "failed", "recovering", "retrying", "skipped",
                "awaiting_operator"]
-STEP_TRANSITIONS = [
+STEP_TRANSITIONS: list[list[Any]] = [
     ["ready", "pending", "ready"],
     ["skip", ["pending", "ready", "recovering", "awaiting_operator"], "skipped"],
     ["start", ["ready", "retrying", "awaiting_operator"], "running"],
@@ -50,7 +50,7 @@ STEP_TRANSITIONS = [
 STEP_FINAL = frozenset({"done", "skipped"})
 
 INSTRUMENT_STATES = ["offline", "idle", "busy", "error", "maintenance"]
-INSTRUMENT_TRANSITIONS = [
+INSTRUMENT_TRANSITIONS: list[list[Any]] = [
     ["connect", "offline", "idle"],
     ["acquire", "idle", "busy"],
     ["release", "busy", "idle"],
@@ -72,7 +72,7 @@ class _Model:
     def _report(self, event: EventData) -> None:
         if self._listener is not None and event.transition is not None:
             reason = str(event.kwargs.get("reason", ""))
-            self._listener(self, event.transition.source, event.transition.dest, reason)
+            self._listener(self, event.transition.source, str(event.transition.dest), reason)
 
 
 def _machine(states: list[str], transitions: list[list[Any]], initial: str) -> Machine:
@@ -99,6 +99,16 @@ class RunState(_Model):
     def final(self) -> bool:
         return self.state in RUN_FINAL
 
+    if TYPE_CHECKING:  # triggers that ``transitions`` binds at run time
+        def validate(self, **kw: Any) -> bool: ...
+        def plan(self, **kw: Any) -> bool: ...
+        def start(self, **kw: Any) -> bool: ...
+        def pause(self, **kw: Any) -> bool: ...
+        def resume(self, **kw: Any) -> bool: ...
+        def complete(self, **kw: Any) -> bool: ...
+        def fail(self, **kw: Any) -> bool: ...
+        def abort(self, **kw: Any) -> bool: ...
+
 
 class StepState(_Model):
     """Lifecycle of one step execution; detach with :meth:`close` when final."""
@@ -112,6 +122,18 @@ class StepState(_Model):
         """Detach from the shared machine (keeps memory flat over long campaigns)."""
         STEP_MACHINE.remove_model(self)
 
+    if TYPE_CHECKING:  # triggers that ``transitions`` binds at run time
+        def ready(self, **kw: Any) -> bool: ...
+        def skip(self, **kw: Any) -> bool: ...
+        def start(self, **kw: Any) -> bool: ...
+        def finish(self, **kw: Any) -> bool: ...
+        def error(self, **kw: Any) -> bool: ...
+        def recover(self, **kw: Any) -> bool: ...
+        def confirm(self, **kw: Any) -> bool: ...
+        def retry(self, **kw: Any) -> bool: ...
+        def ask_operator(self, **kw: Any) -> bool: ...
+        def give_up(self, **kw: Any) -> bool: ...
+
 
 class InstrumentState(_Model):
     """Lifecycle of one instrument."""
@@ -120,6 +142,15 @@ class InstrumentState(_Model):
         super().__init__(listener)
         self.name = name
         INSTRUMENT_MACHINE.add_model(self)
+
+    if TYPE_CHECKING:  # triggers that ``transitions`` binds at run time
+        def connect(self, **kw: Any) -> bool: ...
+        def acquire(self, **kw: Any) -> bool: ...
+        def release(self, **kw: Any) -> bool: ...
+        def fault(self, **kw: Any) -> bool: ...
+        def reset(self, **kw: Any) -> bool: ...
+        def service(self, **kw: Any) -> bool: ...
+        def disconnect(self, **kw: Any) -> bool: ...
 
 
 __all__ = ["InstrumentState", "MachineError", "RunState", "StepState", "RUN_FINAL", "STEP_FINAL"]
