@@ -6,7 +6,7 @@ sweep, re-planning latency, against the engine without a plan (greedy baseline).
 Per workload (each measured in a fresh subprocess so peak memory is its own):
 planning time (median of ``--repeat``, OR-Tools not used unless ``--cpsat``), violations,
 mean/max cadence error, makespan, lower bound and their ratio; then the whole campaign
-through the engine and simulators following the plan (``run_planned_campaign``, db
+through the engine and simulators following the plan (``runner.run_campaign``, db
 ``:memory:``): wall time, window deviations the ENGINE recorded (``window-missed``), peak
 RSS; and the engine alone without a plan (``runner.run_campaign(planned=False)``, greedy: every step at
 its earliest time) for comparison. W24 also gets the median re-planning latency after a
@@ -48,7 +48,7 @@ def measure(name: str, repeat: int, cpsat: bool, greedy: bool, replan: bool) -> 
     """One workload, in this process (called in a subprocess by main)."""
     from orchestrator.campaign import load_campaign
     from orchestrator.planning import plan_campaign
-    from orchestrator.planning.execute import run_planned_campaign
+    from orchestrator.runner import run_campaign
 
     campaign = load_campaign(WORKLOADS / f"{name}.yaml")
     times = []
@@ -67,7 +67,7 @@ def measure(name: str, repeat: int, cpsat: bool, greedy: bool, replan: bool) -> 
         "max_plates_out": cp.max_plates_out, "solver": cp.schedule.solver,
     }
     t = time.perf_counter()
-    _, result = run_planned_campaign(campaign, db=":memory:", campaign_plan=cp)
+    result = run_campaign(campaign, db=":memory:", campaign_plan=cp)
     wall = time.perf_counter() - t
     assert result is not None
     s = result.summary()
@@ -126,7 +126,7 @@ def sweep(confirm: bool, time_limit: float) -> dict[str, Any]:
 
     from orchestrator.campaign import CampaignRun, load_campaign
     from orchestrator.planning import expand, plan_campaign
-    from orchestrator.planning.execute import run_planned_campaign
+    from orchestrator.runner import run_campaign
     from orchestrator.planning.explain import Prober, largest_feasible, with_slots
 
     base = load_campaign(WORKLOADS / "W24.yaml")
@@ -157,7 +157,7 @@ def sweep(confirm: bool, time_limit: float) -> dict[str, Any]:
     }
     if confirm and at_n.feasible:
         t = time.perf_counter()
-        _, res = run_planned_campaign(with_runs(big, n), db=":memory:", campaign_plan=at_n)
+        res = run_campaign(with_runs(big, n), db=":memory:", campaign_plan=at_n)
         assert res is not None
         s = res.summary()
         out["engine_at_n"] = {"wall_s": time.perf_counter() - t, "status": s["status"],

@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.campaign import load_campaign
 from orchestrator.planning import plan_campaign
-from orchestrator.planning.execute import run_planned_campaign
+from orchestrator.runner import run_campaign
 from orchestrator.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def test_engine_executes_the_plan_exactly(small_campaign: Path, tmp_path: Path) 
             "day[2].passage.reseed"} == keys
     db = tmp_path / "run.db"
     ids: list[str] = []
-    _, result = run_planned_campaign(campaign, db=db, campaign_plan=cp, on_start=lambda e, i: ids.extend(i))
+    result = run_campaign(campaign, db=db, campaign_plan=cp, on_start=lambda e, i: ids.extend(i))
     assert result is not None
     summary = result.summary()
     assert summary["status"] == "completed"
