@@ -96,6 +96,27 @@ class Clock(ABC):
         """Calendar time (UTC) now."""
         return self.datetime_at(self.now())
 
+    def add_idle_hook(self, hook: Callable[[bool], object]) -> bool:
+        """Call ``hook(real_wait)`` whenever the loop has nothing ready to run, before it
+        jumps virtual time (``real_wait`` False) or waits in real time for I/O, a thread
+        or a timer (True). Hooks run synchronously and must not raise.
+
+        Returns:
+            False when the running loop was not made by a clock (:meth:`attach`): no
+            hook will be called.
+        """
+        loop = self._loop or asyncio.get_running_loop()
+        if not isinstance(loop, _IdleAwareLoop):
+            return False
+        loop.idle_hooks.append(hook)
+        return True
+
+    def remove_idle_hook(self, hook: Callable[[bool], object]) -> None:
+        """Stop calling ``hook`` (no error if it was not added)."""
+        loop = self._loop
+        if isinstance(loop, _IdleAwareLoop) and hook in loop.idle_hooks:
+            loop.idle_hooks.remove(hook)
+
     # -- waiting -----------------------------------------------------------------
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of this clock's time (negative is treated as 0)."""
@@ -120,7 +141,7 @@ class WallClock(Clock):
     virtual = False
 
     def _new_loop(self) -> asyncio.AbstractEventLoop:
-        return asyncio.new_event_loop()
+        return _IdleAwareLoop(_IdleSelector())
 
 
 class VirtualClock(Clock):
@@ -146,46 +167,75 @@ class VirtualDeadlock(RuntimeError):
     """Raised by the virtual loop when all tasks wait and nothing can wake them."""
 
 
-class _VirtualSelector(selectors.DefaultSelector):
+class _IdleAwareLoop(asyncio.SelectorEventLoop):
+    """A selector loop that calls :meth:`Clock.add_idle_hook` hooks before it waits."""
+
+    def __init__(self, selector: "_IdleSelector") -> None:
+        self.idle_hooks: list[Callable[[bool], object]] = []
+        selector.loop = self
+        super().__init__(selector)
+
+
+class _IdleSelector(selectors.DefaultSelector):
+    """Selector that calls the loop's idle hooks whenever the loop would wait."""
+
+    loop: _IdleAwareLoop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout != 0 and self.loop.idle_hooks:
+            real_wait = self._waits_in_real_time(timeout)
+            for hook in list(self.loop.idle_hooks):
+                hook(real_wait)
+        return self._wait(timeout)
+
+    def _waits_in_real_time(self, timeout: float | None) -> bool:
+        return True
+
+    def _wait(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
+        return super().select(timeout)
+
+
+class _VirtualSelector(_IdleSelector):
     """Selector that turns a would-block wait into a jump of virtual time."""
 
     loop: "VirtualEventLoop"
 
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready = super().select(0)
+    def _waits_in_real_time(self, timeout: float | None) -> bool:
+        return timeout is None or self.loop.executor_jobs > 0 or len(self.get_map()) > 1
+
+    def _wait(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = super()._wait(0)
         if ready or timeout == 0:
             return ready
         loop = self.loop
         if loop.executor_jobs > 0:
             # Real work in a thread: wait for it in real time, do not advance.
-            return super().select(0.05 if timeout is None else min(timeout, 0.05))
+            return super()._wait(0.05 if timeout is None else min(timeout, 0.05))
         if timeout is None:
             if len(self.get_map()) <= 1 and loop.detect_deadlock:
                 # Nothing scheduled, no thread working, no descriptor to wait on: every
                 # task waits for something only another task could give. Say so, do not hang.
                 raise VirtualDeadlock("every task is waiting and nothing is scheduled: the simulated "
                                       "workcell is deadlocked (a plate holds a place another run waits for?)")
-            return super().select(None)
+            return super()._wait(None)
         if len(self.get_map()) > 1:  # descriptors besides the loop's self-pipe
-            ready = super().select(min(timeout, loop.io_grace_s))
+            ready = super()._wait(min(timeout, loop.io_grace_s))
             if ready:
                 return ready
         loop.advance(timeout)
         return []
 
 
-class VirtualEventLoop(asyncio.SelectorEventLoop):
+class VirtualEventLoop(_IdleAwareLoop):
     """An asyncio loop whose ``time()`` is virtual (see :class:`VirtualClock`)."""
 
     def __init__(self, io_grace_s: float = 0.02) -> None:
-        selector = _VirtualSelector()
-        selector.loop = self
         self._virtual_now = 0.0
         self.executor_jobs = 0
         self.io_grace_s = io_grace_s
         self.detect_deadlock = True
         """False while shutting down (the executor's shutdown thread is not tracked)."""
-        super().__init__(selector)
+        super().__init__(_VirtualSelector())
 
     def time(self) -> float:
         return self._virtual_now

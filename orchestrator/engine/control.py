@@ -7,12 +7,10 @@ audit event; the engine reads pending rows at its safe points (between steps).
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from drivers.errors import CellwrightError
-from orchestrator.store import Journal, Store
+from orchestrator.store import Store
 
 ACTIONS = ("pause", "resume", "abort", "confirm:done", "confirm:redo", "confirm:skip")
 
@@ -52,18 +50,10 @@ def record_request(store: Store, run_id: str, action: str, operator: str, reason
         raise AnonymousOperator("refusing an anonymous change: give --operator NAME or set CELLWRIGHT_OPERATOR")
     if action not in ACTIONS:
         raise ValueError(f"unknown operator action {action!r}; expected one of {', '.join(ACTIONS)}")
-    ids: list[int] = []
-
-    def project(conn: sqlite3.Connection) -> None:
-        cur = conn.execute(
-            "INSERT INTO operator_actions(run_id, step_key, action, operator, reason, wall_time) VALUES (?,?,?,?,?,?)",
-            (run_id, step_key, action, operator, reason, datetime.now(timezone.utc).isoformat(timespec="seconds")))
-        ids.append(int(cur.lastrowid or 0))
-
-    Journal(store, actor=operator).store.append(
-        "operator." + action.replace(":", "."), {"reason": reason, "step": step_key},
-        actor=operator, run_id=run_id, subject=step_key or run_id, project=project)
-    return ids[0]
+    store.append("operator." + action.replace(":", "."), {"reason": reason, "step": step_key},
+                 actor=operator, run_id=run_id, subject=step_key or run_id)
+    # The request's row was the last insert of this connection (see store.projector).
+    return int(store.query("SELECT id FROM operator_actions WHERE rowid = last_insert_rowid()")[0]["id"])
 
 
 def pending(store: Store, run_id: str) -> Request | None:
@@ -78,9 +68,5 @@ def pending(store: Store, run_id: str) -> Request | None:
 
 def consume(store: Store, run_id: str, request_id: int, sim_time: float) -> None:
     """Mark a request as acted upon (an audit event of its own)."""
-
-    def project(conn: sqlite3.Connection) -> None:
-        conn.execute("UPDATE operator_actions SET consumed = 1 WHERE id = ?", (request_id,))
-
     store.append("operator.request.applied", {"request": request_id}, actor="engine", run_id=run_id,
-                 sim_time=sim_time, project=project)
+                 sim_time=sim_time)

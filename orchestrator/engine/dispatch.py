@@ -151,6 +151,7 @@ class Dispatcher:
                 if step.state == "pending":
                     step.ready()
                 step.start()
+            self.journal.store.flush()  # the intent is durable before the driver is called
             try:
                 result = await self.cell.invoke(instrument, action, args, timeout, idempotency)
             except (InstrumentError, StateError) as exc:
@@ -177,6 +178,7 @@ class Dispatcher:
                     self.journal.deviation(run_id, key, "retry",
                                            f"{exc} — retry {retries_used}/{rule.retries} in {wait:.0f} s", clock.now())
                     if isinstance(exc, InstrumentError) and self.cell.states[instrument].state == "error":
+                        self.journal.store.flush()
                         await self.cell.recover_instrument(instrument)
                     step.retry(reason=f"retry {retries_used}")
                     await clock.sleep(wait)

@@ -237,6 +237,17 @@ class Engine:
     async def execute(self, run_ids: list[str] | None = None) -> None:
         """Connect the instruments, run the given runs (default: all added) at once, disconnect."""
         ids = run_ids or list(self.runs)
+        # Group commit (orchestrator.store.grouping): the dispatcher flushes before every
+        # instrument action; the clock's idle hook makes writes durable and commits them.
+        grouped = self.clock.add_idle_hook(self.store.on_idle)
+        self.store.group_commits(grouped)
+        try:
+            await self._connect_and_run(ids)
+        finally:
+            self.clock.remove_idle_hook(self.store.on_idle)
+            self.store.group_commits(False)
+
+    async def _connect_and_run(self, ids: list[str]) -> None:
         await self.cell.connect()
         for name, instrument in self.cell.instruments.items():
             ident = await instrument.identify()

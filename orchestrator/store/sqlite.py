@@ -1,27 +1,39 @@
 """The embedded store: one SQLite file in WAL mode.
 
-Every write is one transaction that appends an event to the SHA-256 hash chain and
-updates the projection tables (runs, steps, measurements ...) the engine and reports
-read. The chain is the record; projections can be rebuilt from it.
+Every write appends an event to the SHA-256 hash chain and applies its change to the
+projection tables (runs, steps, measurements ...) that the engine and reports read, in
+one unit: both or neither. The chain is the record; the tables are a function of it
+(:mod:`orchestrator.store.projector`).
 
-Durability: ``full`` (``synchronous=FULL``: an acknowledged write survives a power cut;
-the default for wall-clock runs on hardware) or ``normal`` (survives a crash of the
-process, not of the machine; the default for virtual-time runs).
+Outside a running engine each write is its own transaction. A running engine groups
+them (:mod:`orchestrator.store.grouping`): writes collect in one transaction, are made
+durable through the redo log before every instrument action, and are committed every
+few tens of milliseconds.
+
+Durability: ``full`` (``synchronous=FULL`` and an fsync of the redo log: an
+acknowledged write survives a power cut; the default for wall-clock runs on hardware)
+or ``normal`` (survives a crash of the process, not of the machine; the default for
+virtual-time runs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from drivers.errors import CellwrightError
+from orchestrator.store import redo
+from orchestrator.store.canonical import canonical
+from orchestrator.store.grouping import CommitGroup, knocking
+from orchestrator.store.projector import apply_event
 from orchestrator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 GENESIS = "0" * 64
@@ -31,11 +43,6 @@ class StoreError(CellwrightError):
     """The database cannot be opened or written (disk full, read-only, corrupt)."""
 
 
-def canonical(obj: Any) -> str:
-    """Deterministic JSON used for payloads and hashing."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def event_hash(prev_hash: str, seq: int, run_id: str | None, kind: str, subject: str | None, actor: str,
                sim_time: float | None, wall_time: str, payload: str) -> str:
     """SHA-256 (hex) of one event chained to the previous event's hash."""
@@ -43,14 +50,13 @@ def event_hash(prev_hash: str, seq: int, run_id: str | None, kind: str, subject:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-Projection = Callable[[sqlite3.Connection], None]
-
 _CRASH_COUNTS: dict[str, int] = {}
 
 
-def _crash_point(when: str, kind: str, subject: str | None) -> None:
+def crash_point(when: str, kind: str, subject: str | None) -> None:
     """Fault injection for crash tests: ``CELLWRIGHT_CRASH_AFTER=step.running:3`` kills the
-    process (exit 137, like kill -9) right after the 3rd ``step.running`` event commits;
+    process (exit 137, like kill -9) right after the 3rd ``step.running`` event is durable
+    (committed, or written to the redo log);
     ``CELLWRIGHT_CRASH_BEFORE=measurement:2`` kills it inside the 2nd ``measurement``
     write, before its commit; ``step.running@feed:1`` counts only events whose subject
     contains ``feed``. Unset in normal use."""
@@ -75,17 +81,24 @@ class Store:
         durability: ``full`` or ``normal`` (see module doc).
 
     Raises:
-        StoreError: the file cannot be opened, is not a cellwright database, or was
-            written by a newer version.
+        StoreError: the file cannot be opened, is not a cellwright database, was written
+            by a newer version, or its redo log cannot be replayed.
     """
 
     def __init__(self, path: str | Path, durability: str = "normal") -> None:
         self.path = str(path)
-        self._depth = 0
-        self._head: tuple[int, str] | None = None
-        self._committed: list[tuple[str, str | None]] = []
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
+        self.durability = durability
+        self._depth = 0
+        self._head: tuple[int, str] | None = None
+        self._pending: list[tuple[str, str | None]] = []
+        """(kind, subject) of events written but not yet durable: their crash points."""
+        self.group: CommitGroup | None = None
+        self.broken: str | None = None
+        """Why writing stopped (a failed commit or redo write), or None."""
+        self.recovered = 0
+        """Events replayed from a crashed engine's redo log when this store opened."""
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +108,10 @@ class Store:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
             self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute("PRAGMA cache_size=-32768")  # 32 MiB: a campaign's hot pages stay in memory
             self._migrate()
+            if self.path != ":memory:":
+                self._recover()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         self._pending_seq = 0
@@ -113,38 +129,117 @@ class Store:
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version={number + 1}")
 
+    # -- recovery ------------------------------------------------------------------
+    @property
+    def redo_path(self) -> str:
+        """The redo log beside the database (see :mod:`orchestrator.store.redo`)."""
+        return self.path + "-redo"
+
+    def _recover(self) -> None:
+        """Replay a crashed engine's redo log into the database, then empty it.
+
+        Raises:
+            StoreError: a whole record does not continue the chain (nothing is changed).
+        """
+        if not os.path.exists(self.redo_path) or os.path.getsize(self.redo_path) == 0:
+            return
+        try:
+            log = redo.RedoLog(self.redo_path)
+        except OSError:
+            return  # a live engine holds it: its events are its own to commit
+        try:
+            events, torn = redo.read(self.redo_path)
+            row = self.conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+            seq, prev = row["seq"], row["hash"]
+            todo = [e for e in events if e.seq > seq]
+            for e in todo:
+                digest = event_hash(prev, seq + 1, e.run_id, e.kind, e.subject, e.actor, e.sim_time, e.wall_time,
+                                    e.payload)
+                if e.seq != seq + 1 or e.prev_hash != prev or e.hash != digest:
+                    raise redo.RedoLogDamaged(f"{self.redo_path}: the record of event seq {e.seq} ({e.kind}) does "
+                                              f"not continue the chain at seq {seq} (edited or corrupt)")
+                seq, prev = e.seq, digest
+            with self._transaction():
+                for e in todo:
+                    self._insert(e.seq, e.run_id, e.kind, e.subject, e.actor, e.sim_time, e.wall_time,
+                                 e.payload, json.loads(e.payload), e.prev_hash, e.hash)
+            self._head = None
+            log.clear()
+        except redo.RedoLogDamaged as exc:
+            raise StoreError(f"cannot recover {self.path}: {exc}; the database was not changed. Move the file "
+                             f"aside to open the database without those events") from None
+        finally:
+            log.close()
+        self.recovered = len(todo)
+        if todo or torn:  # the recovery itself is part of the record
+            self.append("journal.recovered", {"events": len(todo), "from_seq": todo[0].seq if todo else None,
+                                              "torn_bytes": torn, "log": self.redo_path}, actor="cellwright")
+
+    # -- units of writes -------------------------------------------------------------
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        if self._depth:  # inside atomic(): one outer transaction
+    def _transaction(self, unit: bool = True) -> Iterator[None]:
+        """One unit of writes: all of it is written, or none of it.
+
+        Outside a commit group a unit is its own transaction. Inside an open group it is a
+        savepoint, so a failed unit undoes only itself. Nested units join their parent.
+        """
+        if self.broken is not None:
+            raise StoreError(self.broken)
+        if not self._depth and self.group is not None:
+            self.group.open()
+        if self._depth:
+            savepoint = unit and self._depth == 1 and self.group is not None
+            head, pending = self._head, len(self._pending)
+            logged = self.group.mark() if savepoint and self.group is not None else 0
+            if savepoint:
+                self.conn.execute("SAVEPOINT unit")
             self._depth += 1
             try:
                 yield
+            except BaseException:
+                if savepoint and self.group is not None:
+                    self.conn.execute("ROLLBACK TO unit")
+                    self.conn.execute("RELEASE unit")
+                    self._head = head
+                    del self._pending[pending:]
+                    self.group.undo(logged)
+                raise
+            else:
+                if savepoint:
+                    self.conn.execute("RELEASE unit")
             finally:
                 self._depth -= 1
             return
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            self._head = None
-            raise
-        else:
-            self.conn.execute("COMMIT")
-            committed, self._committed = self._committed, []
-            for kind, subject in committed:
-                _crash_point("after", kind, subject)
-        finally:
-            self._depth = 0
-            self._committed = []
+        with contextlib.ExitStack() as knock:
+            if self.path != ":memory:":
+                knock.enter_context(knocking(self.path))  # an engine grouping its commits lets us in
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                self._head = None
+                self._pending = []
+                raise
+            else:
+                self.conn.execute("COMMIT")
+                self.durable()
+            finally:
+                self._depth = 0
+
+    def durable(self) -> None:
+        """Note that every event written so far survives a crash (fires crash points)."""
+        pending, self._pending = self._pending, []
+        for kind, subject in pending:
+            crash_point("after", kind, subject)
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
-        """Group several appends into one transaction: all of them are written, or none.
+        """Group several appends into one unit: all of them are written, or none.
 
         Raises:
-            StoreError: the transaction could not be written.
+            StoreError: the unit could not be written.
         """
         try:
             with self._transaction():
@@ -152,8 +247,45 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {self.path}: {exc}") from None
 
+    # -- commit groups ---------------------------------------------------------------
+    def group_commits(self, on: bool) -> None:
+        """Start or end group commit (see :class:`~orchestrator.store.grouping.CommitGroup`).
+
+        While on, the owner calls :meth:`flush` before every instrument action and
+        :meth:`on_idle` whenever its event loop falls idle. Ending it commits.
+
+        Raises:
+            StoreError: the final commit failed.
+        """
+        if on and self.group is None:
+            self.group = CommitGroup(self)
+        elif not on and self.group is not None:
+            group, self.group = self.group, None
+            group.end()
+
+    def flush(self) -> None:
+        """Make every event written so far durable before an instrument action.
+
+        Raises:
+            StoreError: the write failed; every later write raises too, so no run acts
+                on an unrecorded outcome. Resume once the storage is fixed.
+        """
+        if self.broken is not None:
+            raise StoreError(self.broken)
+        if self.group is not None:
+            self.group.flush()
+
+    def on_idle(self, real_wait: bool) -> None:
+        """The event loop has nothing ready: make writes durable, commit when due."""
+        if self.group is not None and self.broken is None:
+            self.group.idle(real_wait)
+
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Commit an open group and close the connection (idempotent)."""
+        try:
+            self.group_commits(False)
+        except (StoreError, sqlite3.Error):
+            pass  # already reported to the writer that could act on it
         try:
             self.conn.close()
         except sqlite3.Error:
@@ -167,7 +299,7 @@ class Store:
 
     @property
     def pending_seq(self) -> int:
-        """Sequence number of the event being written (valid inside a projection)."""
+        """Sequence number of the event being written."""
         return self._pending_seq
 
     # -- the one write path ------------------------------------------------------
@@ -180,15 +312,14 @@ class Store:
         run_id: str | None = None,
         subject: str | None = None,
         sim_time: float | None = None,
-        project: Projection | None = None,
     ) -> int:
-        """Append one event to the chain and apply its projection, atomically.
+        """Append one event to the chain and apply its projection, as one unit.
 
         Returns:
             The event's sequence number.
         Raises:
-            StoreError: the write failed (disk full, read-only file ...); nothing was
-                written.
+            StoreError: the write failed (disk full, read-only file, a payload its
+                projection cannot take ...); nothing was written.
         """
         body = canonical(payload)
         try:
@@ -208,27 +339,39 @@ class Store:
                     if moved:
                         break
                     self._head = None
-                self.conn.execute(
-                    "INSERT INTO events(seq, run_id, kind, subject, actor, sim_time, wall_time, payload, prev_hash, hash)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (seq, run_id, kind, subject, actor, sim_time, wall, body, prev, digest),
-                )
                 self._pending_seq = seq
-                if project is not None:
-                    project(self.conn)
-                _crash_point("before", kind, subject)
+                self._insert(seq, run_id, kind, subject, actor, sim_time, wall, body, payload, prev, digest,
+                             head_moved=True)
+                if self.group is not None and self.group.redo is not None:
+                    self.group.log(redo.encode(seq, run_id, kind, subject, actor, sim_time, wall, prev, digest, body))
+                crash_point("before", kind, subject)
         except sqlite3.Error as exc:
             self._head = None
             raise StoreError(f"cannot write to {self.path}: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            self._head = None
+            raise StoreError(f"event {kind} cannot be recorded: {type(exc).__name__}: {exc}") from None
         except BaseException:
             self._head = None
             raise
         self._head = (seq, digest)
-        if self._depth:
-            self._committed.append((kind, subject))  # its crash point fires after the outer commit
-        else:
-            _crash_point("after", kind, subject)
-        return self._pending_seq
+        self._pending.append((kind, subject))
+        if not self._depth:
+            self.durable()
+        return seq
+
+    def _insert(self, seq: int, run_id: str | None, kind: str, subject: str | None, actor: str,
+                sim_time: float | None, wall: str, body: str, payload: Mapping[str, Any], prev: str, digest: str,
+                *, head_moved: bool = False) -> None:
+        """Insert one event row and apply its projection (inside a unit)."""
+        if not head_moved:
+            self.conn.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest))
+        self.conn.execute(
+            "INSERT INTO events(seq, run_id, kind, subject, actor, sim_time, wall_time, payload, prev_hash, hash)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (seq, run_id, kind, subject, actor, sim_time, wall, body, prev, digest),
+        )
+        apply_event(self.conn, seq, run_id, kind, subject, actor, sim_time, wall, payload)
 
     # -- reads -------------------------------------------------------------------
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:

@@ -353,9 +353,7 @@ def test_step_kind_is_checked_when_the_events_carry_it(tmp_path: Path) -> None:
     store = Store(tmp_path / "k.db")
     # a step event that carries static_key and kind (as the engine may record them)
     store.append("step.ready", {"from": "pending", "to": "ready", "static_key": "day.feed", "kind": "action",
-                                "instrument": "lh1"}, actor="engine", run_id="R1", subject="day[0].feed", sim_time=0.0,
-                 project=lambda c: c.execute("INSERT INTO steps(run_id, key, static_key, kind, status, instrument, seq)"
-                                             " VALUES ('R1', 'day[0].feed', 'day.feed', 'action', 'ready', 'lh1', 1)"))
+                                "instrument": "lh1"}, actor="engine", run_id="R1", subject="day[0].feed", sim_time=0.0)
     store.close()
     assert verify(tmp_path / "k.db").ok
     with _raw(tmp_path / "k.db") as conn:

@@ -10,11 +10,8 @@ from typing import Any
 
 from orchestrator.store.audit.readonly import Event, table_names, table_rows
 from orchestrator.store.audit.report import MAX_PROBLEMS, AuditProblem
+from orchestrator.store.projector import OPERATOR_REQUEST_KINDS, apply_event
 from orchestrator.store.sqlite import Store
-
-OPERATOR_REQUEST_KINDS = ("operator.pause", "operator.resume", "operator.abort", "operator.confirm.done",
-                          "operator.confirm.redo", "operator.confirm.skip")
-"""Events that add an ``operator_actions`` row (see ``orchestrator.engine.control``)."""
 
 
 
@@ -30,18 +27,18 @@ class _Expected:
 
 
 def _replay(events: list[Event]) -> tuple[Store, _Expected]:
-    """Apply every event's projection, with the Journal's own code, to an in-memory store."""
-    from orchestrator.store.journal import Journal
-
+    """Apply every event's projection (the store's own code) to an in-memory store."""
     mem = Store(":memory:")
-    j = Journal(mem, actor="engine")
     exp = _Expected()
     for e in events:
         try:
             p = json.loads(e.payload) if isinstance(e.payload, str) else None
             if not isinstance(p, dict):
                 raise TypeError("payload is not a JSON object")
-            _apply(mem, j, e, p, exp)
+            if not isinstance(e.kind, str):
+                raise TypeError("kind is not text")
+            apply_event(mem.conn, e.seq, e.run_id, e.kind, e.subject, e.actor, e.sim_time, e.wall_time, p)
+            _note_source(e, p, exp)
         except Exception as exc:  # noqa: BLE001 - any failure is a finding, not a crash
             exp.errors.append(AuditProblem(e.seq, "projection-mismatch",
                                            f"event seq {e.seq} ({e.kind} {e.subject or ''}) cannot be replayed into "
@@ -49,59 +46,29 @@ def _replay(events: list[Event]) -> tuple[Store, _Expected]:
     return mem, exp
 
 
-def _apply(mem: Store, j: Any, e: Event, p: dict[str, Any], exp: _Expected) -> None:
-    kind, run_id, subject, t = e.kind, e.run_id, e.subject, e.sim_time
+def _note_source(e: Event, p: dict[str, Any], exp: _Expected) -> None:
+    """Remember which event produced which expected row (for the findings' wording)."""
+    kind, run_id, subject = e.kind, e.run_id, e.subject
     if kind == "run.created":
-        j.run_created(p, actor=e.actor)
         exp.source[("runs", p.get("run_id"))] = e.seq
     elif kind == "run.transition":
-        j.run_transition(run_id, p["from"], p["to"], t, reason=p.get("reason", ""), actor=e.actor)
         exp.source[("runs", run_id)] = e.seq
-    elif isinstance(kind, str) and kind.startswith("step."):
-        q = dict(p)
-        source, dest, reason = q.pop("from"), q.pop("to"), q.pop("reason", "")
-        static_key, step_kind = q.pop("static_key", None), q.pop("kind", None)
-        if static_key is not None or step_kind is not None:
+    elif kind.startswith("step."):
+        if "static_key" in p or "kind" in p:
             exp.step_known.add((run_id, subject))
-        j.step_transition(run_id, subject, source, dest, t, static_key=static_key or "", kind=step_kind or "action",
-                          fields=q, reason=reason, actor=e.actor)
         exp.step_first.setdefault((run_id, subject), e.seq)
         exp.source[("steps", (run_id, subject))] = e.seq
     elif kind == "measurement":
-        values = {f: (v[0], v[1]) for f, v in p["values"].items()}
-        j.measurement(run_id, subject, p["name"], values, t)
-        for f in values:
-            exp.source.setdefault(("measurements", (run_id, subject, p["name"], f, t)), e.seq)
-    elif kind == "qc.verdict":
-        j.verdict(run_id, subject, p["criterion"], p["value"], p["passed"], t)
-        exp.counts["verdicts"] += 1
-        exp.source[("verdicts", exp.counts["verdicts"])] = e.seq
-    elif kind == "deviation":
-        j.deviation(run_id, subject, p["kind"], p["detail"], t)
-        exp.counts["deviations"] += 1
-        exp.source[("deviations", exp.counts["deviations"])] = e.seq
+        for f in p["values"]:
+            exp.source.setdefault(("measurements", (run_id, subject, p["name"], f, e.sim_time)), e.seq)
+    elif kind in ("qc.verdict", "deviation") or kind in OPERATOR_REQUEST_KINDS:
+        table = {"qc.verdict": "verdicts", "deviation": "deviations"}.get(kind, "operator_actions")
+        exp.counts[table] += 1
+        exp.source[(table, exp.counts[table])] = e.seq
     elif kind == "labware.location":
-        j.location(p["plate"], p["site"], t, run_id=run_id)
         exp.source[("locations", p["plate"])] = e.seq
-    elif kind in OPERATOR_REQUEST_KINDS:
-        action = kind[len("operator."):].replace(".", ":")
-        row = (run_id, p.get("step"), action, e.actor, p["reason"], e.wall_time)
-
-        def project(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT INTO operator_actions(run_id, step_key, action, operator, reason, wall_time)"
-                         " VALUES (?,?,?,?,?,?)", row)
-
-        mem.append(kind, p, actor=e.actor, run_id=run_id, subject=subject, sim_time=t, project=project)
-        exp.counts["operator_actions"] += 1
-        exp.source[("operator_actions", exp.counts["operator_actions"])] = e.seq
     elif kind == "operator.request.applied":
-        rid = p["request"]
-
-        def applied(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE operator_actions SET consumed = 1 WHERE id = ?", (rid,))
-
-        mem.append(kind, p, actor=e.actor, run_id=run_id, subject=subject, sim_time=t, project=applied)
-        exp.source[("operator_actions", rid)] = e.seq
+        exp.source[("operator_actions", p["request"])] = e.seq
     # every other kind is a note without a projection
 
 

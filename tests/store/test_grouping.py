@@ -1,0 +1,199 @@
+"""Group commit and the redo log: what a running engine's store guarantees.
+
+A group's events are durable once flushed (written to the redo log) even though the
+SQLite transaction is still open; a process that dies then leaves them in the log, and
+the next open replays them. These tests "crash" by abandoning a store without closing
+it, then opening the file again from a separate connection, as a restarted process would.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.store import Store, StoreError
+from orchestrator.store.audit import verify
+from orchestrator.store.journal import Journal
+
+
+def _crash(store: Store) -> None:
+    """What kill -9 leaves: the open transaction is lost, the redo lock released."""
+    assert store.group is not None
+    if store.group.checkpointer is not None:
+        store.group.checkpointer.stop()
+    store.conn.close()  # uncommitted pages are never written to the database
+    if store.group.redo is not None:
+        store.group.redo.close()
+    if store.group.knock is not None:
+        os.close(store.group.knock)
+
+
+def _kinds(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY seq")]
+    finally:
+        conn.close()
+
+
+def _grouped(path: Path) -> tuple[Store, Journal]:
+    store = Store(path)
+    store.group_commits(True)
+    return store, Journal(store)
+
+
+def test_flushed_events_survive_a_crash_and_are_replayed_once(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.deviation("R1", "a", "retry", "first", 1.0)
+    store.flush()  # durable: an instrument action may follow
+    journal.deviation("R1", "b", "retry", "second, never flushed", 2.0)
+    assert _kinds(db) == []  # nothing committed yet
+    _crash(store)
+
+    again = Store(db)
+    assert again.recovered == 1
+    kinds = [e["kind"] for e in again.events()]
+    assert kinds == ["deviation", "journal.recovered"]
+    assert [d["detail"] for d in again.deviations("R1")] == ["first"]  # its projection was applied
+    assert os.path.getsize(str(db) + "-redo") == 0
+    again.close()
+    assert verify(db).ok
+    third = Store(db)  # nothing left to replay
+    assert third.recovered == 0 and len(third.events()) == 2
+    third.close()
+
+
+def test_idle_commits_and_empties_the_log(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("plan", {"n": 1})
+    store.on_idle(real_wait=True)  # the loop is about to wait in real time: commit
+    assert _kinds(db) == ["plan"]
+    assert os.path.getsize(str(db) + "-redo") == 0
+    store.close()
+
+
+def test_a_failed_unit_undoes_only_itself(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("kept", {})
+    with pytest.raises(RuntimeError), store.atomic():
+        journal.note("undone", {})
+        raise RuntimeError("a defect inside a unit")
+    with pytest.raises(StoreError, match="cannot be recorded"):
+        store.append("measurement", {"name": "x"}, actor="engine", run_id="R1", subject="s")  # no values
+    journal.note("after", {})
+    store.flush()
+    _crash(store)
+    again = Store(db)
+    assert [e["kind"] for e in again.events()][:2] == ["kept", "after"]
+    again.close()
+    assert verify(db).ok
+
+
+def test_a_damaged_redo_log_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("first", {"v": 1})
+    journal.note("second", {"v": 2})
+    store.flush()
+    _crash(store)
+    redo = Path(str(db) + "-redo")
+    redo.write_text(redo.read_text().replace('{"v":2}', '{"v":3}'))
+    with pytest.raises(StoreError, match=r"g\.db-redo.*seq 2 \(second\).*not changed"):
+        Store(db)
+    assert _kinds(db) == []
+
+
+def test_a_torn_last_record_is_ignored(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("whole", {})
+    store.flush()
+    _crash(store)
+    with open(str(db) + "-redo", "a") as f:
+        f.write('[2, null, "torn')  # a write cut short by a power cut
+    again = Store(db)
+    events = again.events()
+    assert [e["kind"] for e in events] == ["whole", "journal.recovered"]
+    assert '"torn_bytes":' in events[1]["payload"] and '"torn_bytes":0' not in events[1]["payload"]
+    again.close()
+
+
+def test_a_live_engines_log_is_not_replayed_by_another_process(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("in flight", {})
+    store.flush()
+    reader = Store(db)  # e.g. `cellwright status` while the engine runs
+    assert reader.recovered == 0 and reader.events() == []
+    reader.close()
+    store.close()
+    assert _kinds(db) == ["in flight"]
+
+
+def test_a_writer_from_another_process_gets_in_between_commits(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("engine 1", {})  # the engine holds the write lock
+    done = threading.Event()
+
+    def operator() -> None:
+        other = Store(db)
+        other.append("operator.pause", {"reason": "lunch", "step": None}, actor="ann", run_id="R1", subject="R1")
+        other.close()
+        done.set()
+
+    thread = threading.Thread(target=operator)
+    thread.start()
+    deadline = time.monotonic() + 10  # a handshake with a thread, not a wait on time
+    while not _knocked(db):
+        assert time.monotonic() < deadline, "the writer never knocked"
+    store.on_idle(real_wait=False)  # not due yet: the engine keeps its transaction
+    assert not done.is_set()
+    store.group.started -= 1.0  # the commit interval has passed
+    store.on_idle(real_wait=False)  # commit, then let the knocking writer in
+    assert done.wait(10)
+    thread.join()
+    journal.note("engine 2", {})
+    store.close()
+    assert _kinds(db) == ["engine 1", "operator.pause", "engine 2"]
+    assert verify(db).ok
+
+
+def _knocked(db: Path) -> bool:
+    import fcntl
+
+    fd = os.open(str(db) + "-knock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_a_failed_redo_write_stops_all_writing(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("durable", {})
+    store.flush()
+    journal.note("lost", {})
+    assert store.group is not None and store.group.redo is not None
+    os.close(store.group.redo.fd)  # the next write fails like a full disk would
+    with pytest.raises(StoreError, match="redo log"):
+        store.flush()
+    with pytest.raises(StoreError, match="no further instrument actions"):
+        journal.note("refused", {})
+    store.group.redo.fd = -1
+    store.close()
+    again = Store(db)
+    assert [e["kind"] for e in again.events()] == ["durable", "journal.recovered"]
+    again.close()
