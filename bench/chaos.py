@@ -119,6 +119,7 @@ def trial(workload: Path, work: Path, delay: float, classes: dict[str, str]) -> 
     proc.wait()
     restarted = False
     store = Store(db) if db.exists() else None
+    recovered = store.recovered if store is not None else 0  # replayed from the redo log on this open
     if store is None or not store.runs():
         # Killed before the campaign was recorded: nothing started; the operator starts it again.
         if store is not None:
@@ -163,6 +164,7 @@ def trial(workload: Path, work: Path, delay: float, classes: dict[str, str]) -> 
     resolutions = Counter(d["detail"].split("resolved: ", 1)[1].split(" — ")[0] for d in deviations)
     return {
         "delay_s": round(delay, 3), "killed": killed, "restarted_unrecorded": restarted, "resumes": resumes,
+        "recovered": recovered,
         "completed": all(r["status"] == "completed" for r in runs),
         "steps_done": dict(done), "unresolved_steps": unresolved,
         "repeated": repeated_steps(effects, classes),
@@ -203,6 +205,10 @@ def main() -> None:
     resume = sorted(t["resume_s"] for t in trials if t["resume_s"] is not None)
     totals = {
         "trials": len(trials), "killed": sum(t["killed"] for t in trials),
+        # killed while runs were unfinished (the others were killed while the finished
+        # campaign was being summarised): these needed a resume
+        "killed_mid_run": sum(t["resumes"] > 0 for t in trials),
+        "events_recovered_from_redo_log": sum(t.get("recovered", 0) for t in trials),
         "steps_lost": sum(t["steps_lost"] for t in trials),
         "non_repeatable_repeated": sum(len(t["repeated"]) for t in trials),
         "in_doubt_steps": sum(t["in_doubt"] for t in trials), "resolutions": dict(resolutions),
