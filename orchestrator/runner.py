@@ -229,13 +229,16 @@ def resume_runs(
     operator: str,
     on_event: Callable[[str, str, str], None] | None = None,
     shared: dict[str, Any] | None = None,
+    replan: bool = True,
 ) -> list[RunResult]:
     """Continue unfinished runs from their journal (after a crash, pause or operator wait),
     together in one engine: runs started together share instruments and a simulated world.
 
     Each protocol is re-read from its recorded path and must be unchanged (same content
     hash); the workcell, seed and clock are those recorded at the start, and a virtual
-    clock continues from the runs' last recorded time.
+    clock continues from the runs' last recorded time. Runs of a campaign that followed a
+    plan are planned again around what already happened (``replan``; see
+    ``orchestrator.planning.resume``) and follow the new plan.
 
     Raises:
         CellwrightError: unknown or finished run, changed protocol, unreadable workcell,
@@ -272,14 +275,45 @@ def resume_runs(
             the_clock = make_clock("wall", origin, start=(datetime.now(timezone.utc) - origin).total_seconds())
         engine = Engine(cell, store, the_clock, seed=first["seed"], operator=operator, on_event=on_event,
                         sim_state=meta.get("sim_state"), shared=shared)
-        for run_id, graph in zip(run_ids, graphs, strict=True):
-            engine.resume_run(run_id, graph)
+        replanned = _replan_at_resume(store, rows, created, graphs, cell, the_clock.now()) if replan else None
+        for i, (run_id, graph) in enumerate(zip(run_ids, graphs, strict=True)):
+            engine.resume_run(run_id, graph, plan=replanned.starts.get(i) if replanned else None)
+        if replanned is not None:
+            for run_id in run_ids:
+                engine.journal.note("plan.revised", replanned.note, run_id=run_id, sim_time=the_clock.now(),
+                                    actor=operator)
+            if replanned.plan is not None:
+                engine.follow_plan(replanned.plan, list(run_ids), state=replanned.state)
         started = time.perf_counter()
         _execute(the_clock, engine, list(run_ids))
         wall = time.perf_counter() - started
         return [RunResult(r, engine.summary(r, wall), str(db)) for r in run_ids]
     finally:
         store.close()
+
+
+def _replan_at_resume(store: Store, rows: list[dict[str, Any]], created: list[dict[str, Any]],
+                      graphs: list[ProtocolGraph], cell: Workcell, now: float) -> Any:
+    """A :class:`~orchestrator.planning.resume.ResumedPlan` for runs of one planned campaign,
+    else None (single runs, runs of several campaigns, campaigns that ran unplanned)."""
+    names = {r["campaign"] for r in rows}
+    ids = tuple(r["run_id"] for r in rows)
+    marks = ", ".join("?" * len(ids))
+    if len(names) != 1 or None in names or not store.query(
+            f"SELECT 1 FROM events WHERE kind = 'run.plan' AND run_id IN ({marks}) LIMIT 1", ids):
+        return None
+    from orchestrator.planning.resume import plan_resumed
+
+    actual: dict[int, dict[str, tuple[float, float]]] = {}
+    for i, row in enumerate(rows):
+        done = {}
+        for s in store.steps(row["run_id"]):
+            if s["kind"] == "action" and s["start"] is not None:
+                end = s["end"] if s["end"] is not None else max(now, s["start"])
+                done[s["key"]] = (s["start"], end - s["start"])
+        actual[i] = done
+    runs = [(g, float(c.get("release_s", 0.0)), int(c.get("priority", 0))) for g, c in zip(graphs, created, strict=True)]
+    return plan_resumed(str(next(iter(names))), cell, runs, now, actual)
 
 
 def resume_run(run_id: str, *, db: str | Path, workcell: str | Path | Workcell | None = None, operator: str,

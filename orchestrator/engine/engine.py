@@ -157,9 +157,12 @@ class Engine:
         self.runs[run_id] = handle
         return handle
 
-    def resume_run(self, run_id: str, graph: ProtocolGraph) -> str:
+    def resume_run(self, run_id: str, graph: ProtocolGraph, plan: Mapping[str, float] | None = None) -> str:
         """Take over an unfinished run recorded in the store (after a crash, a pause or
         a pending operator decision); its steps are replayed from the journal.
+
+        Args:
+            plan: planned start (clock s) per step key still to do (a re-plan at resume).
 
         Raises:
             CellwrightError: the run is unknown, finished, or its protocol changed.
@@ -176,7 +179,7 @@ class Engine:
         created = self.store.query("SELECT payload FROM events WHERE run_id = ? AND kind = 'run.created'", (run_id,))
         extra = _json(created[0]["payload"]) if created else {}
         handle = self._attach(run_id, graph, row["status"], resume=True, release_s=extra.get("release_s", 0.0),
-                              priority=extra.get("priority", 0))
+                              priority=extra.get("priority", 0), plan=plan)
         crashed = row["status"] == "running"
         self.journal.note("run.resumed", {"after": "crash" if crashed else row["status"],
                                           "in_doubt": [s.key for s in handle.executor.history.in_doubt()]},
@@ -262,13 +265,14 @@ class Engine:
             await self.cell.disconnect()
 
     # -- plans -------------------------------------------------------------------------
-    def follow_plan(self, campaign_plan: Any, run_ids: list[str]) -> None:
+    def follow_plan(self, campaign_plan: Any, run_ids: list[str], state: tuple[Any, Any] | None = None) -> None:
         """Re-plan ``campaign_plan`` (an ``orchestrator.planning.CampaignPlan`` whose run
         ``i`` is ``run_ids[i]``) whenever a run leaves it: a branch the planner could not
-        foresee, or an overrun. Started and finished work stays frozen."""
+        foresee, or an overrun. Started and finished work stays frozen. ``state`` is the
+        (schedule, expansion) being executed when it is not the plan's own (a resume)."""
         self._plan = campaign_plan
         self._plan_index = {run_id: i for i, run_id in enumerate(run_ids)}
-        self._plan_state: tuple[Any, Any] | None = None
+        self._plan_state: tuple[Any, Any] | None = state
         for run_id in run_ids:
             self.runs[run_id].executor.replanner = self._replan
 

@@ -91,3 +91,42 @@ def test_kill_and_resume_loses_and_repeats_nothing(tmp_path, crash):
     # no non-repeatable physical step happened twice
     effects = load_effects(tmp_path / "c.sim-R0001.pkl")
     assert repeated_steps(effects, CLASSES) == []
+
+
+def test_a_planned_campaign_is_replanned_around_what_happened(tmp_path):
+    campaign = tmp_path / "w3.yaml"
+    campaign.write_text(f"campaign: w3\nworkcell: {ROOT}/protocols/workcells/w24.yaml\nruns:\n"
+                        f"  - protocol: {ROOT}/protocols/ipsc-w24.yaml\n    plates: 3\n    parameters: {{days: 3}}\n")
+    db = tmp_path / "c.db"
+    first = cli("run", str(campaign), "--db", str(db), "--json", crash={"CELLWRIGHT_CRASH_AFTER": "step.running:40"},
+                cwd=tmp_path)
+    assert first.returncode == 137, first.stderr
+    for _ in range(3):  # a resume pauses when a medium exchange was in doubt: a person checks the plate
+        resumed = cli("resume", "--db", str(db), "--json", cwd=tmp_path)
+        if resumed.returncode != 4:
+            break
+        store = Store(db)
+        waiting = store.query("SELECT run_id, key FROM steps WHERE status IN ('running', 'awaiting_operator')")
+        store.close()
+        effects = [e for p in tmp_path.glob("c.sim-*.pkl") for e in load_effects(p)]
+        for step in waiting:
+            happened = any(e["step"] and e["step"].startswith(f"{step['run_id']}:{step['key']}:") for e in effects)
+            out = cli("confirm", step["run_id"], step["key"], "--done" if happened else "--redo", "--reason",
+                      "looked at the plate", "--db", str(db), cwd=tmp_path)
+            assert out.returncode == 0, out.stderr
+    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    store = Store(db)
+    try:
+        revised = [json.loads(e["payload"]) for e in store.query("SELECT payload FROM events WHERE kind = 'plan.revised'")]
+        unfinished_at_crash = {e["run_id"] for e in store.query(
+            "SELECT run_id FROM events WHERE kind = 'deviation' AND payload LIKE '%resumed-after-crash%'")}
+        runs = store.runs()
+        # every run that was unfinished got a plan made around what had happened, and followed it
+        at_resume = [r for r in revised if r["reason"].startswith("resumed")]
+        assert unfinished_at_crash and len(at_resume) >= len(unfinished_at_crash)
+        assert all(r["feasible"] and r["frozen"] > 0 and r["steps_moved"] > 0 for r in at_resume)
+        assert all(r["status"] == "completed" for r in runs)
+    finally:
+        store.close()
+    effects = [e for p in tmp_path.glob("c.sim-*.pkl") for e in load_effects(p)]
+    assert repeated_steps(effects, CLASSES) == []
