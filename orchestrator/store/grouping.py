@@ -160,6 +160,11 @@ class CommitGroup:
                 except sqlite3.Error:
                     pass
             if self.redo is not None:
+                if self.store.broken is None and not self.is_open:
+                    try:  # everything is committed: leave no empty log behind (we hold its lock)
+                        os.unlink(self.redo.path)
+                    except OSError:
+                        pass
                 self.redo.close()
             if self.knock is not None:
                 os.close(self.knock)

@@ -197,3 +197,27 @@ def test_a_failed_redo_write_stops_all_writing(tmp_path: Path) -> None:
     again = Store(db)
     assert [e["kind"] for e in again.events()] == ["durable", "journal.recovered"]
     again.close()
+
+
+def test_audit_verify_mentions_events_awaiting_recovery(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("committed", {})
+    store.on_idle(real_wait=True)
+    journal.note("only in the redo log", {})
+    store.flush()
+    _crash(store)
+    report = verify(db)  # read-only: it does not replay
+    assert report.ok and report.events == 1
+    assert any("1 event(s) in" in n and "g.db-redo" in n for n in report.notes)
+    Store(db).close()  # the next open applies it
+    after = verify(db)
+    assert after.events == 3 and not any("-redo" in n for n in after.notes)
+
+
+def test_a_clean_end_leaves_no_redo_log(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("x", {})
+    store.close()
+    assert not os.path.exists(str(db) + "-redo") and _kinds(db) == ["x"]

@@ -48,6 +48,7 @@ from orchestrator.store.audit.chain import Chain, check_expected_head
 from orchestrator.store.audit.projections import compare_projections
 from orchestrator.store.audit.readonly import EVENT_COLS, Event, connection, open_readonly, table_names
 from orchestrator.store.audit.report import MAX_PROBLEMS, PROBLEM_KINDS, AuditProblem, AuditReport
+from orchestrator.store import redo
 from orchestrator.store.sqlite import GENESIS, Store, StoreError
 
 __all__ = ["MAX_PROBLEMS", "PROBLEM_KINDS", "AuditProblem", "AuditReport", "open_readonly", "verify"]
@@ -99,9 +100,25 @@ def verify(store_or_path: Store | str | os.PathLike[str] | sqlite3.Connection,
             problems = sorted(chain.problems, key=lambda p: (p.seq is None, p.seq or 0))
             if projections:
                 problems += compare_projections(conn, rows, notes)
+            _note_redo_log(path, notes)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot read {path or 'database'}: {exc}") from None
     last = rows[-1] if rows else None
     return AuditReport(ok=not problems, events=len(rows), head=str(last.hash) if last else GENESIS,
                        problems=problems, head_seq=last.seq if last else 0, recorded_head=recorded, path=path,
                        notes=notes)
+
+
+def _note_redo_log(path: str | None, notes: list[str]) -> None:
+    """Say so when a crashed (or running) engine's redo log holds events the database does not
+    have yet: they are checked and applied when the database is next opened for writing."""
+    if not path or not os.path.exists(path + "-redo") or os.path.getsize(path + "-redo") == 0:
+        return
+    try:
+        events, torn = redo.read(path + "-redo")
+    except (OSError, redo.RedoLogDamaged) as exc:
+        notes.append(f"{path}-redo cannot be read ({exc}): opening the database for writing will refuse it")
+        return
+    notes.append(f"{len(events)} event(s) in {path}-redo are not in the database yet (an engine is running, or "
+                 f"crashed: they are checked and applied when the database is next opened, e.g. by "
+                 f"`cellwright resume`)" + (f"; {torn} byte(s) of a torn last record are ignored" if torn else ""))
