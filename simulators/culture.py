@@ -112,6 +112,7 @@ class CultureModel:
         self._draws: dict[tuple[str, str], int] = {}
         self.effects: list[dict[str, Any]] = []
         self.state_path: Path | None = None
+        self._log: Any = None  # the open state log (see persist)
 
     # -- the physical world outlives the control software ------------------------------
     def record_effect(self, device: str, action: str, plate_id: str | None) -> None:
@@ -140,8 +141,10 @@ class CultureModel:
             "effect": effect,
         }
         blob = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-        with self.state_path.open("ab") as fh:
-            fh.write(len(blob).to_bytes(8, "little") + blob)
+        if self._log is None or self._log.name != str(self.state_path):
+            # unbuffered: each record is one write(), in the file as soon as it returns
+            self._log = open(self.state_path, "ab", buffering=0)  # noqa: SIM115 - kept open for the world's life
+        self._log.write(len(blob).to_bytes(8, "little") + blob)
 
     def restore(self, path: Path) -> None:
         """Rebuild the world from a log written by :meth:`persist` (plates, locations,
