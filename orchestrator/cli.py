@@ -54,7 +54,8 @@ def _preflight(graph: Any, cell: Any) -> None:
 
 
 def _mention_unfinished(db: Path) -> None:
-    """Say so when the database holds runs that were never finished (after a crash)."""
+    """Refuse a database another engine is running on; say so when it holds runs that
+    were never finished (after a crash or a pause)."""
     if not db.exists():
         return
     from orchestrator.runner import unfinished_runs
@@ -65,12 +66,20 @@ def _mention_unfinished(db: Path) -> None:
     except StoreError as exc:
         die(str(exc))
     try:
-        for r in unfinished_runs(store):
-            typer.echo(f"note: {db} holds unfinished run {r['run_id']} ({r['protocol']}, {r['status']}"
-                       f"{': ' + r['detail'] if r['detail'] else ''}); continue it with "
-                       f"`cellwright resume {r['run_id']} --db {db}`", err=True)
-    finally:
+        store.claim()
+        runs = unfinished_runs(store)
+    except StoreError as exc:
         store.close()
+        die(str(exc), code=1)
+    store.close()
+    if len(runs) > 3:
+        typer.echo(f"note: {db} holds {len(runs)} unfinished runs ({runs[0]['run_id']} … {runs[-1]['run_id']}); "
+                   f"continue them with `cellwright resume --db {db}`", err=True)
+        return
+    for r in runs:
+        typer.echo(f"note: {db} holds unfinished run {r['run_id']} ({r['protocol']}, {r['status']}"
+                   f"{': ' + r['detail'] if r['detail'] else ''}); continue it with "
+                   f"`cellwright resume {r['run_id']} --db {db}`", err=True)
 
 
 @app.command()
@@ -150,6 +159,8 @@ def run(
     log_file = log_dir / f"run-{os.getpid()}.jsonl"
     handle = logs.configure(log_file, "info" if verbose else "warning")
     view = None if as_json or not sys.stderr.isatty() else ProgressView(graphs)
+    from orchestrator.store import StoreError
+
     try:
         if view:
             view.start()
@@ -161,6 +172,8 @@ def run(
         else:
             result = run_protocol(graph, workcell=cell, clock=clock, seed=seed, db=str(db), operator=who,
                                   on_event=events, on_start=view.on_start if view else None)
+    except StoreError as exc:  # the database is busy or broken: nothing was run
+        die(str(exc), code=1)
     finally:
         if view:
             view.stop()

@@ -40,6 +40,7 @@ def resume(
     from drivers.errors import CellwrightError
     from orchestrator.protocol import ProtocolErrors
     from orchestrator.runner import CampaignResult, resume_runs, unfinished_runs
+    from orchestrator.store import StoreError
 
     who = operator_identity(operator)
     store = open_store(db)
@@ -50,6 +51,8 @@ def resume(
         raise typer.Exit(0)
     try:
         results = resume_runs(todo, db=db, workcell=workcell, operator=who)
+    except StoreError as exc:  # busy (another engine) or broken storage: nothing was resumed
+        die(str(exc), code=1)
     except (CellwrightError, ProtocolErrors) as exc:
         die(str(exc))
     if len(results) == 1:

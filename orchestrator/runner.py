@@ -87,6 +87,7 @@ def run_protocol(
     the_clock = make_clock(clock)
     store = Store(db, durability="normal" if the_clock.virtual else "full")
     try:
+        store.claim()  # one engine per database, checked before anything is recorded
         label = f"R{store.query('SELECT COUNT(*) AS n FROM runs')[0]['n'] + 1:04d}"
         sim_state = sim_state_for(db, label) if the_clock.virtual else None
         engine = Engine(cell, store, the_clock, seed=seed, operator=operator, desk=desk, on_event=on_event,
@@ -178,6 +179,7 @@ def run_campaign(
     the_clock = make_clock(clock)
     store = Store(db, durability="normal" if the_clock.virtual else "full")
     try:
+        store.claim()  # one engine per database, checked before anything is recorded
         label = f"R{store.query('SELECT COUNT(*) AS n FROM runs')[0]['n'] + 1:04d}"
         engine = Engine(loaded.workcell, store, the_clock, seed=seed, operator=operator, on_event=on_event,
                         sim_state=sim_state_for(db, label) if the_clock.virtual else None)
@@ -246,6 +248,7 @@ def resume_runs(
     """
     store = Store(db)
     try:
+        store.claim()  # one engine per database: two resumes of one run would repeat its steps
         rows, created = [], []
         for run_id in run_ids:
             row = store.run(run_id)
@@ -273,6 +276,7 @@ def resume_runs(
             the_clock = make_clock("virtual", origin, start=last[0]["t"] or 0.0)
         else:
             the_clock = make_clock("wall", origin, start=(datetime.now(timezone.utc) - origin).total_seconds())
+            store.set_durability("full")  # hardware: as when the run started
         engine = Engine(cell, store, the_clock, seed=first["seed"], operator=operator, on_event=on_event,
                         sim_state=meta.get("sim_state"), shared=shared)
         replanned = _replan_at_resume(store, rows, created, graphs, cell, the_clock.now()) if replan else None

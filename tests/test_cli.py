@@ -129,3 +129,26 @@ def test_audit_verify_and_report(tmp_path):
     assert out.returncode == 1 and "measurements" in out.stdout
     out = cli("report", "R9999", "--db", "r.db", cwd=tmp_path)
     assert out.returncode == 2 and "no run" in out.stderr
+
+
+def test_one_engine_per_database(tmp_path):
+    from orchestrator.store import Store
+
+    db = tmp_path / "busy.db"
+    first = cli("run", "protocols/ipsc-maintenance.yaml", "-p", "days=2", "--db", str(db), "--json", cwd=ROOT)
+    assert first.returncode == 0, first.stderr
+    engine = Store(db)
+    engine.claim()  # as a running engine does
+    try:
+        env = {"CELLWRIGHT_OPERATOR": "ann"}
+        for args in (("run", "protocols/ipsc-maintenance.yaml", "-p", "days=2"), ("resume", "R0001")):
+            out = cli(*args, "--db", str(db), cwd=ROOT, env=env)
+            assert out.returncode == 1, out.stdout + out.stderr
+            assert "another cellwright engine is running on" in out.stderr and "Traceback" not in out.stderr
+        other = Store(tmp_path / "busy.db")
+        with pytest.raises(Exception, match="another cellwright engine"):
+            other.claim()
+        other.close()
+        assert len(engine.runs()) == 1  # nothing was recorded
+    finally:
+        engine.close()

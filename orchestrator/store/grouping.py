@@ -17,8 +17,8 @@ and the engine, after each commit, waits until no one knocks (:func:`knocking`).
 
 So a crash leaves, after replay of the redo log, exactly the events that were durable:
 the state the database would have had, had the process died at that point without
-grouping. In-memory databases and a second engine on the same file (which cannot lock
-the redo log) commit at every flush instead.
+grouping. In-memory databases commit at every flush instead. The redo log's lock also
+makes the engine the only one on its database (:meth:`Store.claim`).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING
 import structlog
 
 from orchestrator.store.checkpoint import Checkpointer
-from orchestrator.store.redo import RedoLog
 
 if TYPE_CHECKING:
+    from orchestrator.store.redo import RedoLog
     from orchestrator.store.sqlite import Store
 
 log = structlog.get_logger("cellwright.store")
@@ -75,11 +75,8 @@ class CommitGroup:
         self.knock = None
         if store.path == ":memory:":
             return
-        try:
-            self.redo = RedoLog(store.redo_path, sync=store.durability == "full")
-        except OSError as exc:
-            log.warning("redo log unavailable: committing before every instrument action instead",
-                        db=store.path, error=str(exc))
+        store.claim()  # one engine per database: raises StoreError when another runs
+        self.redo = store.claimed
         store.conn.execute("PRAGMA wal_autocheckpoint=0")
         self.checkpointer = Checkpointer(store.path)
         try:
@@ -159,13 +156,6 @@ class CommitGroup:
                     self.store.conn.execute("PRAGMA wal_autocheckpoint=1000")
                 except sqlite3.Error:
                     pass
-            if self.redo is not None:
-                if self.store.broken is None and not self.is_open:
-                    try:  # everything is committed: leave no empty log behind (we hold its lock)
-                        os.unlink(self.redo.path)
-                    except OSError:
-                        pass
-                self.redo.close()
             if self.knock is not None:
                 os.close(self.knock)
                 self.knock = None

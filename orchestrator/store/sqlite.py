@@ -99,6 +99,8 @@ class Store:
         """Why writing stopped (a failed commit or redo write), or None."""
         self.recovered = 0
         """Events replayed from a crashed engine's redo log when this store opened."""
+        self.claimed: redo.RedoLog | None = None
+        """The locked redo log while this store is an engine's (see :meth:`claim`)."""
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -247,6 +249,33 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {self.path}: {exc}") from None
 
+    # -- engine ownership ----------------------------------------------------------------
+    def claim(self) -> None:
+        """Make this store the only engine on its database until it is closed (an
+        exclusive lock on the redo log; a no-op for ``:memory:`` or when claimed already).
+
+        Raises:
+            StoreError: another process runs an engine on this database.
+        """
+        if self.path == ":memory:" or self.claimed is not None:
+            return
+        try:
+            self.claimed = redo.RedoLog(self.redo_path, sync=self.durability == "full")
+        except BlockingIOError:
+            raise StoreError(f"another cellwright engine is running on {self.path}: wait for it to finish "
+                             f"(`cellwright status`), or use another --db") from None
+        except OSError as exc:
+            raise StoreError(f"cannot lock {self.redo_path}: {exc}") from None
+
+    def set_durability(self, durability: str) -> None:
+        """Switch between ``normal`` and ``full`` (see module doc) before an engine starts."""
+        if durability not in ("full", "normal"):
+            raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
+        self.durability = durability
+        self.conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+        if self.claimed is not None:
+            self.claimed.sync = durability == "full"
+
     # -- commit groups ---------------------------------------------------------------
     def group_commits(self, on: bool) -> None:
         """Start or end group commit (see :class:`~orchestrator.store.grouping.CommitGroup`).
@@ -286,6 +315,15 @@ class Store:
             self.group_commits(False)
         except (StoreError, sqlite3.Error):
             pass  # already reported to the writer that could act on it
+        if self.claimed is not None:
+            if self.broken is None and self.group is None:
+                try:  # everything is committed: leave no empty log behind (we hold its lock)
+                    if os.path.getsize(self.redo_path) == 0:
+                        os.unlink(self.redo_path)
+                except OSError:
+                    pass
+            self.claimed.close()
+            self.claimed = None
         try:
             self.conn.close()
         except sqlite3.Error:
