@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from orchestrator.store.checkpoint import Checkpointer
+from orchestrator.store.errors import StoreError
 
 if TYPE_CHECKING:
     from orchestrator.store.redo import RedoLog
@@ -72,7 +73,7 @@ class CommitGroup:
         self.started = 0.0
         self.commits = 0
         self.checkpointer: Checkpointer | None = None
-        self.knock = None
+        self.knock: int | None = None
         if store.path == ":memory:":
             return
         store.claim()  # one engine per database: raises StoreError when another runs
@@ -80,15 +81,13 @@ class CommitGroup:
         store.conn.execute("PRAGMA wal_autocheckpoint=0")
         self.checkpointer = Checkpointer(store.path)
         try:
-            self.knock: int | None = os.open(store.path + "-knock", os.O_RDWR | os.O_CREAT, 0o644)
+            self.knock = os.open(store.path + "-knock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
-            self.knock = None
+            pass  # a read-only directory: the first write fails anyway
 
     # -- called by the store ---------------------------------------------------------
     def open(self) -> None:
         """Begin the group's transaction (the store's first write since a commit)."""
-        from orchestrator.store.sqlite import StoreError
-
         try:
             self.store.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -116,7 +115,9 @@ class CommitGroup:
         Raises:
             StoreError: the redo log or the commit failed (the store is then broken).
         """
-        if not self.is_open or self.store._depth != 1:
+        if self.store._depth > 1:
+            raise RuntimeError("flush inside a unit of writes: its intent would not be durable")
+        if not self.is_open:
             return
         if self.redo is not None:
             self._write_redo()
@@ -126,8 +127,6 @@ class CommitGroup:
     def idle(self, real_wait: bool) -> None:
         """The loop has nothing ready: make writes durable; commit if the loop will wait in
         real time or the transaction is :data:`COMMIT_INTERVAL_S` old."""
-        from orchestrator.store.sqlite import StoreError
-
         if not self.is_open or self.store._depth != 1:
             return
         try:
@@ -203,8 +202,6 @@ class CommitGroup:
 
     def _fail(self, why: str) -> None:
         """Stop writing: roll back what is not durable and raise for whoever can stop a run."""
-        from orchestrator.store.sqlite import StoreError
-
         store = self.store
         store.broken = (f"{why} — no further instrument actions are issued; what was durable is kept "
                         f"(replayed from the redo log when the database is next opened); fix the storage, "

@@ -29,18 +29,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from drivers.errors import CellwrightError
 from orchestrator.store import redo
 from orchestrator.store.canonical import canonical
+from orchestrator.store.errors import StoreError
 from orchestrator.store.grouping import CommitGroup, knocking
 from orchestrator.store.projector import apply_event
 from orchestrator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 GENESIS = "0" * 64
-
-
-class StoreError(CellwrightError):
-    """The database cannot be opened or written (disk full, read-only, corrupt)."""
 
 
 def event_hash(prev_hash: str, seq: int, run_id: str | None, kind: str, subject: str | None, actor: str,

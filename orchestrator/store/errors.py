@@ -1,0 +1,9 @@
+"""The store's error."""
+
+from __future__ import annotations
+
+from drivers.errors import CellwrightError
+
+
+class StoreError(CellwrightError):
+    """The database cannot be opened or written (disk full, read-only, corrupt, busy)."""
