@@ -203,6 +203,10 @@ class CommitGroup:
     def _fail(self, why: str) -> None:
         """Stop writing: roll back what is not durable and raise for whoever can stop a run."""
         store = self.store
+        if store.claimed is not None:  # let the next writer replay what was durable (we write no more)
+            store.claimed.close()
+            store.claimed = None
+            self.redo = None
         store.broken = (f"{why} — no further instrument actions are issued; what was durable is kept "
                         f"(replayed from the redo log when the database is next opened); fix the storage, "
                         f"then resume")

@@ -82,12 +82,33 @@ class RedoLog:
     def __init__(self, path: str, sync: bool = False) -> None:
         self.path = path
         self.sync = sync
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        for _ in range(100):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise
+            if self._is_at_path(fd):
+                self.fd = fd
+                return
+            os.close(fd)  # its holder removed it between our open and our lock: open the new one
+        raise OSError(f"{path} keeps being replaced")
+
+    def _is_at_path(self, fd: int) -> bool:
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            here, there = os.fstat(fd), os.stat(self.path)
         except OSError:
-            os.close(self.fd)
-            raise
+            return False
+        return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+    def remove_if_empty(self) -> None:
+        """Delete the (locked, empty) log file; openers that raced us retry on the new one."""
+        try:
+            if self.fd >= 0 and os.fstat(self.fd).st_size == 0 and self._is_at_path(self.fd):
+                os.unlink(self.path)
+        except OSError:
+            pass
 
     def append(self, lines: list[str]) -> None:
         """Append lines with one write (then fsync if ``sync``).
@@ -109,7 +130,10 @@ class RedoLog:
     def close(self) -> None:
         """Release the lock and close (idempotent)."""
         if self.fd >= 0:
-            os.close(self.fd)
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
             self.fd = -1
 
 

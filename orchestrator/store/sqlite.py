@@ -134,44 +134,79 @@ class Store:
         return self.path + "-redo"
 
     def _recover(self) -> None:
-        """Replay a crashed engine's redo log into the database, then empty it.
+        """At open: replay a crashed engine's redo log into the database, then empty it.
 
         Raises:
             StoreError: a whole record does not continue the chain (nothing is changed).
         """
-        if not os.path.exists(self.redo_path) or os.path.getsize(self.redo_path) == 0:
+        if not self._redo_waiting():
+            return
+        try:
+            redo.RedoLog(self.redo_path).close()  # is its engine gone?
+        except OSError:
+            return  # a live engine's: nothing to recover (and its write lock would keep us waiting)
+        with self._transaction():  # adopts the log (see _adopt_orphan_log)
+            pass
+
+    def _redo_waiting(self) -> bool:
+        try:
+            return os.path.getsize(self.redo_path) > 0
+        except OSError:
+            return False
+
+    def _adopt_orphan_log(self) -> None:
+        """Inside a write transaction of a store that is not an engine: replay a redo log
+        whose engine is gone (its lock is free), so no write ever forks the chain from
+        events that were durable. A live engine's log is left alone: while we hold the
+        write lock it holds only events it has committed."""
+        if self.path == ":memory:" or self.claimed is not None or not self._redo_waiting():
             return
         try:
             log = redo.RedoLog(self.redo_path)
         except OSError:
-            return  # a live engine holds it: its events are its own to commit
+            return
         try:
-            events, torn = redo.read(self.redo_path)
+            self._replay(log)
+        finally:
+            log.close()
+
+    def _replay(self, log: redo.RedoLog) -> None:
+        """Apply ``log``'s events the database lacks, inside the current write transaction,
+        then empty the log (which this store has locked).
+
+        Raises:
+            StoreError: a whole record contradicts the chain (edited, corrupt, or the
+                database and the log have parted); the transaction is then rolled back.
+        """
+        try:
+            events, torn = redo.read(log.path)
             row = self.conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
             seq, prev = row["seq"], row["hash"]
             todo = [e for e in events if e.seq > seq]
+            for e in events[:len(events) - len(todo)]:  # already committed: must be the same events
+                have = self.conn.execute("SELECT hash FROM events WHERE seq = ?", (e.seq,)).fetchone()
+                if have is None or have["hash"] != e.hash:
+                    raise redo.RedoLogDamaged(f"{log.path}: event seq {e.seq} ({e.kind}) differs from the "
+                                              f"database's record at that seq (the log and the database parted)")
             for e in todo:
                 digest = event_hash(prev, seq + 1, e.run_id, e.kind, e.subject, e.actor, e.sim_time, e.wall_time,
                                     e.payload)
                 if e.seq != seq + 1 or e.prev_hash != prev or e.hash != digest:
-                    raise redo.RedoLogDamaged(f"{self.redo_path}: the record of event seq {e.seq} ({e.kind}) does "
+                    raise redo.RedoLogDamaged(f"{log.path}: the record of event seq {e.seq} ({e.kind}) does "
                                               f"not continue the chain at seq {seq} (edited or corrupt)")
                 seq, prev = e.seq, digest
-            with self._transaction():
-                for e in todo:
-                    self._insert(e.seq, e.run_id, e.kind, e.subject, e.actor, e.sim_time, e.wall_time,
-                                 e.payload, json.loads(e.payload), e.prev_hash, e.hash)
-            self._head = None
-            log.clear()
         except redo.RedoLogDamaged as exc:
             raise StoreError(f"cannot recover {self.path}: {exc}; the database was not changed. Move the file "
                              f"aside to open the database without those events") from None
-        finally:
-            log.close()
-        self.recovered = len(todo)
+        for e in todo:
+            self._insert(e.seq, e.run_id, e.kind, e.subject, e.actor, e.sim_time, e.wall_time,
+                         e.payload, json.loads(e.payload), e.prev_hash, e.hash)
+        self._head = None
         if todo or torn:  # the recovery itself is part of the record
             self.append("journal.recovered", {"events": len(todo), "from_seq": todo[0].seq if todo else None,
-                                              "torn_bytes": torn, "log": self.redo_path}, actor="cellwright")
+                                              "torn_bytes": torn, "log": log.path}, actor="cellwright")
+        log.clear()  # a crash before the commit leaves it: the replay is then done again, whole
+        self.recovered += len(todo)
 
     # -- units of writes -------------------------------------------------------------
     @contextmanager
@@ -214,6 +249,7 @@ class Store:
             self.conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
             try:
+                self._adopt_orphan_log()
                 yield
             except BaseException:
                 self.conn.execute("ROLLBACK")
@@ -256,12 +292,20 @@ class Store:
         if self.path == ":memory:" or self.claimed is not None:
             return
         try:
-            self.claimed = redo.RedoLog(self.redo_path, sync=self.durability == "full")
+            log = redo.RedoLog(self.redo_path, sync=self.durability == "full")
         except BlockingIOError:
             raise StoreError(f"another cellwright engine is running on {self.path}: wait for it to finish "
                              f"(`cellwright status`), or use another --db") from None
         except OSError as exc:
             raise StoreError(f"cannot lock {self.redo_path}: {exc}") from None
+        if self._redo_waiting():  # an engine died since this store opened: its events first
+            try:
+                with self._transaction():
+                    self._replay(log)
+            except BaseException:
+                log.close()
+                raise
+        self.claimed = log
 
     def set_durability(self, durability: str) -> None:
         """Switch between ``normal`` and ``full`` (see module doc) before an engine starts."""
@@ -313,11 +357,7 @@ class Store:
             pass  # already reported to the writer that could act on it
         if self.claimed is not None:
             if self.broken is None and self.group is None:
-                try:  # everything is committed: leave no empty log behind (we hold its lock)
-                    if os.path.getsize(self.redo_path) == 0:
-                        os.unlink(self.redo_path)
-                except OSError:
-                    pass
+                self.claimed.remove_if_empty()  # everything is committed: leave no empty log behind
             self.claimed.close()
             self.claimed = None
         try:

@@ -192,11 +192,16 @@ def test_a_failed_redo_write_stops_all_writing(tmp_path: Path) -> None:
         store.flush()
     with pytest.raises(StoreError, match="no further instrument actions"):
         journal.note("refused", {})
-    store.group.redo.fd = -1
+    # The broken engine lives on (a run asleep in an incubation) but gave up the redo log:
+    # an operator's write first replays what was durable, so the chain does not fork.
+    operator = Store(db)
+    operator.append("operator.pause", {"reason": "storage alarm", "step": None}, actor="ann", run_id="R1",
+                    subject="R1")
+    kinds = [e["kind"] for e in operator.events()]
+    operator.close()
+    assert kinds == ["durable", "journal.recovered", "operator.pause"]
     store.close()
-    again = Store(db)
-    assert [e["kind"] for e in again.events()] == ["durable", "journal.recovered"]
-    again.close()
+    assert verify(db).ok
 
 
 def test_audit_verify_mentions_events_awaiting_recovery(tmp_path: Path) -> None:
@@ -221,3 +226,50 @@ def test_a_clean_end_leaves_no_redo_log(tmp_path: Path) -> None:
     journal.note("x", {})
     store.close()
     assert not os.path.exists(str(db) + "-redo") and _kinds(db) == ["x"]
+
+
+def test_a_writer_opened_while_the_engine_lived_replays_its_log_before_writing(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("intent A", {})
+    store.flush()  # durable; the driver was called
+    operator = Store(db)  # opened while the engine lives: nothing replayed at open
+    assert operator.recovered == 0
+    _crash(store)
+    operator.append("operator.pause", {"reason": "r", "step": None}, actor="ann", run_id="R1", subject="R1")
+    assert [e["kind"] for e in operator.events()] == ["intent A", "journal.recovered", "operator.pause"]
+    operator.close()
+    assert verify(db).ok
+
+
+def test_a_claim_after_the_engine_died_replays_its_log_first(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("intent A", {})
+    store.flush()
+    successor = Store(db)  # e.g. `cellwright resume` opened just before the crash
+    _crash(store)
+    successor.claim()
+    assert successor.recovered == 1
+    successor.group_commits(True)
+    Journal(successor).note("new engine", {})
+    successor.close()
+    assert _kinds(db) == ["intent A", "journal.recovered", "new engine"]
+    assert verify(db).ok
+
+
+def test_a_log_that_parted_from_the_database_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("committed", {})
+    store.on_idle(real_wait=True)
+    journal.note("durable", {})
+    store.flush()
+    _crash(store)
+    redo_log = Path(str(db) + "-redo").read_text()
+    Store(db).close()  # replays "durable"
+    with sqlite3.connect(db) as conn:  # a different history at seq 2 (e.g. a restored backup)
+        conn.execute("UPDATE events SET hash = 'f' || substr(hash, 2) WHERE seq = 2")
+    Path(str(db) + "-redo").write_text(redo_log)
+    with pytest.raises(StoreError, match="parted"):
+        Store(db)
