@@ -16,12 +16,17 @@ import structlog
 from drivers.base import Instrument, SupportsOutcomeQuery
 from drivers.clock import Clock
 from drivers.context import current_step
-from drivers.errors import ConfigurationError, InstrumentError, InstrumentTimeout, StateError
+from drivers.errors import CellwrightError, ConfigurationError, InstrumentError, InstrumentTimeout, StateError
 from drivers.spec import DriverContext
 from orchestrator.engine.states import InstrumentState
 from orchestrator.workcell import Workcell
 
 log = structlog.get_logger("cellwright.cell")
+
+
+class SiteBlocked(CellwrightError):
+    """A place is taken by plates of runs that stopped and could not take them home: only a
+    person can free it (the waiting run pauses, saying which plate to remove)."""
 
 
 class Site:
@@ -34,6 +39,27 @@ class Site:
         self._waiters: list[tuple[int, int, str, asyncio.Future[None]]] = []
         self._arrivals = 0
         self.priority: dict[str, int] = {}
+        self.stranded: dict[str, str] = {}
+        """Plates of stopped runs left here, and why (see :meth:`strand`)."""
+
+    def strand(self, plate: str, why: str) -> None:
+        """Mark ``plate`` (a holder) as left here by a run that stopped; when stranded
+        plates fill the place, every waiter fails with :class:`SiteBlocked` instead of
+        waiting for ever."""
+        if plate not in self.holders:
+            return
+        self.stranded[plate] = why
+        if self._blocked():
+            waiters, self._waiters = self._waiters, []
+            for _, _, _, future in waiters:
+                if not future.done():
+                    future.set_exception(SiteBlocked(self._blocked_message()))
+
+    def _blocked(self) -> bool:
+        return len(self.holders) >= self.capacity and all(h in self.stranded for h in self.holders)
+
+    def _blocked_message(self) -> str:
+        return "; ".join(self.stranded[h] for h in self.holders)
 
     def holds(self, plate: str) -> bool:
         return plate in self.holders
@@ -51,6 +77,8 @@ class Site:
         """Wait for a place: higher ``priority[plate]`` first, then first come first served."""
         if self.try_take(plate):
             return
+        if self._blocked():
+            raise SiteBlocked(self._blocked_message())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._arrivals += 1
         entry = (-self.priority.get(plate, 0), self._arrivals, plate, future)
@@ -69,6 +97,7 @@ class Site:
         """Give the place back and hand it to the next waiter."""
         if plate in self.holders:
             self.holders.remove(plate)
+        self.stranded.pop(plate, None)
         while self._waiters and len(self.holders) < self.capacity:
             _, _, waiter, future = self._waiters.pop(0)
             if not future.done():

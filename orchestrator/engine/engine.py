@@ -20,7 +20,7 @@ from drivers.clock import Clock
 from drivers.errors import CellwrightError, InstrumentError
 from drivers.labware import Plate, labware_model
 from orchestrator import logs
-from orchestrator.engine.cell import Cell
+from orchestrator.engine.cell import Cell, SiteBlocked
 from orchestrator.engine.control import RunAborted, RunPaused
 from orchestrator.engine.dispatch import Dispatcher, OperatorDesk, OperatorNeeded, RunFailed
 from orchestrator.engine.executor import RunExecutor
@@ -197,8 +197,29 @@ class Engine:
         elif state.state == "paused":
             state.resume(reason="resumed")
         try:
+            await self._execute_run(handle)
+        finally:
+            self._strand_leftovers(handle)
+
+    def _strand_leftovers(self, handle: RunHandle) -> None:
+        """Plates a stopped run could not take home block their place for the other runs:
+        mark them, so runs waiting there pause with a message instead of waiting for ever."""
+        if not handle.state.final and handle.state.state != "paused" and handle.extra.get("status") != "paused":
+            return
+        for plate in handle.executor.transport.out_plates():
+            why = (f"plate {plate.id} of run {handle.run_id} ({handle.state.state}: {handle.error or 'stopped'}) "
+                   f"was left at {{site}} and could not be taken home: a person must remove it, then "
+                   f"`cellwright resume`")
+            for site in (*self.cell.sites.values(), self.cell.plates_out):
+                if site.holds(plate.id):
+                    site.strand(plate.id, why.format(site=site.name))
+                    log.error("plate left on an instrument", run_id=handle.run_id, plate=plate.id, site=site.name)
+
+    async def _execute_run(self, handle: RunHandle) -> None:
+        state = handle.state
+        try:
             await handle.executor.execute()
-        except (RunPaused, OperatorNeeded) as exc:
+        except (RunPaused, OperatorNeeded, SiteBlocked) as exc:
             handle.error = str(exc)
             await self._park(handle)
             state.pause(reason=str(exc))

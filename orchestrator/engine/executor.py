@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from drivers.actions import ActionInfo
+from drivers.errors import CellwrightError
 from drivers.labware import Plate
 from orchestrator.engine.cell import Cell
 from orchestrator.engine.control import RunAborted, RunPaused, consume, pending
@@ -147,8 +148,15 @@ class RunExecutor:
         await self.clock.sleep_until(self.release_s)
         try:
             await self._block(self.graph.steps, "")
-        finally:
-            await self.transport.home_all()
+        except BaseException:
+            # The run stops: take the plates home if possible, but report why it stopped,
+            # not a failure of the way home (the engine marks plates left behind).
+            try:
+                await self.transport.home_all()
+            except CellwrightError as exc:
+                log.error("could not take plates home", run_id=self.run_id, error=str(exc))
+            raise
+        await self.transport.home_all()
 
     async def checkpoint(self) -> None:
         """A safe point: act on a pending operator pause or abort (plates go home first).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from orchestrator.engine.control import record_request
@@ -146,3 +148,31 @@ def test_operator_task_pauses_until_confirmed(tmp_path):
     store.close()
     assert task["status"] == "done" and task["kind"] == "operator"
     assert events[-1]["actor"] == "carol"
+
+
+def test_a_plate_left_on_an_instrument_pauses_the_runs_that_need_it(tmp_path):
+    """Run R0001 fails on lh1 and its plate cannot be taken home (the move fails): R0002,
+    which needs lh1 later, pauses naming the plate to remove instead of waiting for ever."""
+    from drivers.errors import DeviceFault
+    from orchestrator.runner import run_campaign
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("protocol: bad-feed\nversion: 1.0.0\ntitle: feed before seeding\nlabware:\n  plate:\n"
+                   "    model: corning_6_wellplate\n    cells: 201B7\n    cell_type: ipsc\n    home: incubator\n"
+                   "steps:\n  - id: feed\n    do: liquid_handler.exchange_medium\n"
+                   "    with: {plate: plate, volume_ul: 2000, medium: mTeSR Plus}\n")
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text(f"campaign: strand\nruns:\n  - protocol: {bad}\n  - protocol: {Path(PROTOCOL).resolve()}\n"
+                        f"    parameters: {{days: 1}}\n    start: 10m\n")
+
+    def arm_breaks_for_r1(engine, ids):
+        async def cannot_move_home():
+            raise DeviceFault("arm", "gripper fault while taking the plate home")
+        engine.runs[ids[0]].executor.transport.home_all = cannot_move_home
+
+    result = run_campaign(campaign, db=tmp_path / "s.db", planned=False, on_start=arm_breaks_for_r1)
+    first, second = (r.summary for r in result.runs)
+    assert first["status"] == "failed" and "no cells" in first["error"]
+    assert second["status"] == "paused"
+    assert "plate R0001.plate of run R0001" in second["error"] and "at lh1" in second["error"]
+    assert "a person must remove it" in second["error"]
