@@ -31,7 +31,6 @@ class Checkpointer:
         self.path = path
         self.interval_s = interval_s
         self.limit_bytes = limit_bytes
-        self.checkpoints = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="cellwright-checkpoint", daemon=True)
         self._thread.start()
@@ -56,7 +55,6 @@ class Checkpointer:
         mode = "RESTART" if size > self.limit_bytes else "PASSIVE"
         try:
             conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-            self.checkpoints += 1
         except sqlite3.Error as exc:  # the writer meets the same fault and stops its runs
             log.warning("checkpoint failed", db=self.path, error=str(exc))
 

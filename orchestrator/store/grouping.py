@@ -71,7 +71,6 @@ class CommitGroup:
         self.lines: list[str] = []
         self.is_open = False
         self.started = 0.0
-        self.commits = 0
         self.checkpointer: Checkpointer | None = None
         self.knock: int | None = None
         if store.path == ":memory:":
@@ -177,7 +176,6 @@ class CommitGroup:
             self._fail(f"cannot write to {self.store.path}: {exc}")
         self.is_open = False
         self.store._depth = 0
-        self.commits += 1
         self.lines = []
         if self.redo is not None:
             try:

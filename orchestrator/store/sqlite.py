@@ -112,7 +112,6 @@ class Store:
                 self._recover()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
-        self._pending_seq = 0
 
     # -- schema ------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -210,7 +209,7 @@ class Store:
 
     # -- units of writes -------------------------------------------------------------
     @contextmanager
-    def _transaction(self, unit: bool = True) -> Iterator[None]:
+    def _transaction(self) -> Iterator[None]:
         """One unit of writes: all of it is written, or none of it.
 
         Outside a commit group a unit is its own transaction. Inside an open group it is a
@@ -221,7 +220,7 @@ class Store:
         if not self._depth and self.group is not None:
             self.group.open()
         if self._depth:
-            savepoint = unit and self._depth == 1 and self.group is not None
+            savepoint = self._depth == 1 and self.group is not None
             head, pending = self._head, len(self._pending)
             logged = self.group.mark() if savepoint and self.group is not None else 0
             if savepoint:
@@ -371,11 +370,6 @@ class Store:
         row = self.conn.execute("SELECT hash FROM chain_head WHERE id = 1").fetchone()
         return str(row["hash"]) if row else GENESIS
 
-    @property
-    def pending_seq(self) -> int:
-        """Sequence number of the event being written."""
-        return self._pending_seq
-
     # -- the one write path ------------------------------------------------------
     def append(
         self,
@@ -413,7 +407,6 @@ class Store:
                     if moved:
                         break
                     self._head = None
-                self._pending_seq = seq
                 self._insert(seq, run_id, kind, subject, actor, sim_time, wall, body, payload, prev, digest,
                              head_moved=True)
                 if self.group is not None and self.group.redo is not None:
