@@ -153,25 +153,33 @@ class Store:
         except OSError:
             return False
 
-    def _adopt_orphan_log(self) -> None:
+    def _adopt_orphan_log(self) -> redo.RedoLog | None:
         """Inside a write transaction of a store that is not an engine: replay a redo log
         whose engine is gone (its lock is free), so no write ever forks the chain from
         events that were durable. A live engine's log is left alone: while we hold the
-        write lock it holds only events it has committed."""
+        write lock it holds only events it has committed.
+
+        Returns:
+            The adopted log, still locked: the caller empties it once the transaction has
+            committed, and closes it in any case.
+        """
         if self.path == ":memory:" or self.claimed is not None or not self._redo_waiting():
-            return
+            return None
         try:
             log = redo.RedoLog(self.redo_path)
         except OSError:
-            return
+            return None
         try:
             self._replay(log)
-        finally:
+        except BaseException:
             log.close()
+            raise
+        return log
 
     def _replay(self, log: redo.RedoLog) -> None:
-        """Apply ``log``'s events the database lacks, inside the current write transaction,
-        then empty the log (which this store has locked).
+        """Apply ``log``'s events the database lacks, inside the current write transaction.
+        The caller empties the log only after that transaction has committed: a commit that
+        fails (disk full) must leave the events where they are.
 
         Raises:
             StoreError: a whole record contradicts the chain (edited, corrupt, or the
@@ -204,7 +212,6 @@ class Store:
         if todo or torn:  # the recovery itself is part of the record
             self.append("journal.recovered", {"events": len(todo), "from_seq": todo[0].seq if todo else None,
                                               "torn_bytes": torn, "log": log.path}, actor="cellwright")
-        log.clear()  # a crash before the commit leaves it: the replay is then done again, whole
         self.recovered += len(todo)
 
     # -- units of writes -------------------------------------------------------------
@@ -247,19 +254,32 @@ class Store:
                 knock.enter_context(knocking(self.path))  # an engine grouping its commits lets us in
             self.conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
+            adopted: redo.RedoLog | None = None
             try:
-                self._adopt_orphan_log()
+                adopted = self._adopt_orphan_log()
                 yield
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
-                self._head = None
-                self._pending = []
+                self._rollback()
                 raise
             else:
-                self.conn.execute("COMMIT")
+                if adopted is not None:
+                    _empty(adopted)  # only now: its events are in the database
                 self.durable()
             finally:
                 self._depth = 0
+                if adopted is not None:
+                    adopted.close()
+
+    def _rollback(self) -> None:
+        """Undo the open transaction (also after a COMMIT that failed, e.g. disk full)."""
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        self._head = None
+        self._pending = []
 
     def durable(self) -> None:
         """Note that every event written so far survives a crash (fires crash points)."""
@@ -301,6 +321,7 @@ class Store:
             try:
                 with self._transaction():
                     self._replay(log)
+                _empty(log)  # committed: the events are in the database
             except BaseException:
                 log.close()
                 raise
@@ -480,3 +501,11 @@ class Store:
         if run_id is None:
             return self.query("SELECT * FROM events ORDER BY seq")
         return self.query("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
+
+
+def _empty(log: redo.RedoLog) -> None:
+    """Empty a replayed log; failing is harmless (a replay skips what the database holds)."""
+    try:
+        log.clear()
+    except OSError:
+        pass

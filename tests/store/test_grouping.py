@@ -274,3 +274,48 @@ def test_a_log_that_parted_from_the_database_is_refused(tmp_path: Path) -> None:
     Path(str(db) + "-redo").write_text(redo_log)
     with pytest.raises(StoreError, match="parted"):
         Store(db)
+
+
+class _DiskFullAtCommit:
+    """A connection whose COMMIT fails as on a full disk (everything else passes through)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        object.__setattr__(self, "_conn", conn)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self._conn, name, value)
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._conn.execute(sql, *args)
+
+
+def test_a_replay_whose_commit_fails_keeps_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening the database while the disk is still full must not lose the redo log's events."""
+    db = tmp_path / "g.db"
+    store, journal = _grouped(db)
+    journal.note("committed", {})
+    store.on_idle(real_wait=True)
+    journal.note("durable 1", {})
+    journal.note("durable 2", {})
+    store.flush()
+    _crash(store)
+    redo_path = Path(str(db) + "-redo")
+    logged = redo_path.read_bytes()
+
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: _DiskFullAtCommit(connect(*a, **k)))
+    with pytest.raises(StoreError, match="disk is full"):
+        Store(db)
+    assert redo_path.read_bytes() == logged  # still there, whole
+    monkeypatch.setattr(sqlite3, "connect", connect)
+
+    again = Store(db)  # space again: the replay happens now
+    assert again.recovered == 2
+    again.close()
+    assert _kinds(db) == ["committed", "durable 1", "durable 2", "journal.recovered"]
+    assert verify(db).ok
