@@ -35,7 +35,7 @@ class Clock(ABC):
     virtual: bool = False
 
     def __init__(self, origin: datetime | None = None, start: float = 0.0) -> None:
-        self._origin = origin
+        self._origin = origin if origin is not None else self._default_origin()
         self._start = start
         self._t0: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -72,8 +72,10 @@ class Clock(ABC):
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._t0 = loop.time()
-        if self._origin is None:
-            self._origin = DEFAULT_VIRTUAL_ORIGIN if self.virtual else datetime.now(timezone.utc)
+
+    def _default_origin(self) -> datetime:
+        """Calendar time of t=0 when none is given."""
+        return DEFAULT_VIRTUAL_ORIGIN
 
     def attach(self) -> None:
         """Bind to the already running loop (for code that owns its loop, e.g. tests)."""
@@ -89,8 +91,7 @@ class Clock(ABC):
 
     def datetime_at(self, t: float) -> datetime:
         """Calendar time (UTC) of clock time ``t`` seconds."""
-        origin = self._origin or DEFAULT_VIRTUAL_ORIGIN
-        return origin + timedelta(seconds=t)
+        return self._origin + timedelta(seconds=t)
 
     def datetime(self) -> datetime:
         """Calendar time (UTC) now."""
@@ -136,9 +137,25 @@ class Clock(ABC):
 
 
 class WallClock(Clock):
-    """Real time, for hardware."""
+    """Real time, for hardware: t is the real seconds since ``origin`` (default: the
+    moment the clock is made), so calendar times of records are the real ones and a
+    resumed run's clock continues from its first start."""
 
     virtual = False
+
+    def _default_origin(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        super()._bind(loop)
+        self._start = self._since_origin()  # then monotonic, from the loop
+
+    def now(self) -> float:
+        """Real seconds since the origin (``start`` is ignored: real time decides)."""
+        return self._since_origin() if self._loop is None else super().now()
+
+    def _since_origin(self) -> float:
+        return (datetime.now(timezone.utc) - self._origin).total_seconds()
 
     def _new_loop(self) -> asyncio.AbstractEventLoop:
         return _IdleAwareLoop(_IdleSelector())

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -275,7 +275,7 @@ def resume_runs(
         if first["clock"] == "virtual":
             the_clock = make_clock("virtual", origin, start=last[0]["t"] or 0.0)
         else:
-            the_clock = make_clock("wall", origin, start=(datetime.now(timezone.utc) - origin).total_seconds())
+            the_clock = make_clock("wall", origin)  # real time since the first start
             store.set_durability("full")  # hardware: as when the run started
         engine = Engine(cell, store, the_clock, seed=first["seed"], operator=operator, on_event=on_event,
                         sim_state=meta.get("sim_state"), shared=shared)

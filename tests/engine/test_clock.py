@@ -79,3 +79,21 @@ def test_virtual_deadlock_is_reported_not_hung():
 
     with pytest.raises(VirtualDeadlock, match="deadlocked"):
         clock.run(main)
+
+
+def test_a_wall_clock_counts_real_seconds_since_its_origin():
+    """Records of a hardware run carry real calendar times, and a resumed run's clock
+    continues from its first start (no real waiting: only the origin is moved)."""
+    from datetime import datetime, timedelta, timezone
+
+    before = datetime.now(timezone.utc)
+    fresh = WallClock()
+    assert before <= fresh.datetime_at(0.0) <= datetime.now(timezone.utc)
+
+    resumed = WallClock(datetime.now(timezone.utc) - timedelta(hours=5))
+    assert 5 * 3600 <= resumed.now() < 5 * 3600 + 60
+
+    async def main():
+        return resumed.now()
+
+    assert 5 * 3600 <= resumed.run(main()) < 5 * 3600 + 60
