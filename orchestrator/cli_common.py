@@ -55,6 +55,8 @@ def open_store(db: Path) -> Any:
 
     if not db.exists():
         die(f"{db}: no such database (give --db or set CELLWRIGHT_DB)")
+    if db.is_file() and db.stat().st_size == 0:
+        die(f"{db}: an empty file, not a cellwright database (nothing was written to it)")
     try:
         return Store(db)
     except StoreError as exc:

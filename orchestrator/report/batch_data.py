@@ -17,7 +17,8 @@ from typing import Any
 
 from orchestrator import __version__
 from orchestrator.store.audit import open_readonly, verify
-from orchestrator.store.sqlite import Store
+from orchestrator.store.schema import schema_damage
+from orchestrator.store.sqlite import Store, StoreError
 
 SCHEMA = "cellwright.batch-record/1"
 """Identifier (and version) of the JSON layout."""
@@ -47,6 +48,10 @@ def _open(store: Store | str | os.PathLike[str]) -> Iterator[tuple[_Reader, str 
         return
     conn = open_readonly(store)
     try:
+        damage = schema_damage(conn)
+        if damage:
+            raise StoreError(f"{store} is damaged: {'; '.join(m for _, m in damage)} — no batch record was written "
+                             f"(`cellwright audit verify --db {store}` lists what is wrong)")
         yield _Reader(conn), str(store)
     finally:
         conn.close()

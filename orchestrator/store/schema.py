@@ -7,6 +7,8 @@ append a new one.
 
 from __future__ import annotations
 
+from typing import Any
+
 MIGRATIONS: list[list[str]] = [
     # 1: event journal with hash chain, and the projections the engine and reports read.
     [
@@ -117,3 +119,54 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def expected_tables(version: int) -> dict[str, list[str]]:
+    """Tables (name → column names) a database at schema ``version`` has."""
+    if version not in _EXPECTED:
+        import sqlite3
+
+        conn = sqlite3.connect(":memory:")
+        try:
+            for migration in MIGRATIONS[:version]:
+                for statement in migration:
+                    conn.execute(statement)
+            _EXPECTED[version] = _tables(conn)
+        finally:
+            conn.close()
+    return _EXPECTED[version]
+
+
+_EXPECTED: dict[int, dict[str, list[str]]] = {}
+
+
+def _tables(conn: Any) -> dict[str, list[str]]:
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()]
+    return {n: [c[1] for c in conn.execute(f"PRAGMA table_info({n})").fetchall()] for n in names}
+
+
+def schema_damage(conn: Any) -> list[tuple[str, str]]:
+    """What the database's tables lack against the schema its ``user_version`` claims,
+    as ``(kind, message)``: ``deleted`` (a dropped or renamed table) or ``modified``
+    (changed columns, a reset version); empty when nothing is missing. Extra tables
+    are not damage.
+
+    Raises:
+        sqlite3.DatabaseError: the file cannot be read.
+    """
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    have = _tables(conn)
+    if version == 0:
+        return [("modified", "the schema version (PRAGMA user_version) is 0 although the database has cellwright "
+                             "tables")] if "events" in have else []
+    if version > SCHEMA_VERSION:
+        return []  # a newer cellwright's database: the caller refuses it by version
+    problems = []
+    for table, columns in expected_tables(version).items():
+        if table not in have:
+            problems.append(("deleted", f"table {table} is missing (schema version {version} has it): dropped or "
+                                        f"renamed"))
+        elif have[table] != columns:
+            problems.append(("modified", f"table {table} has columns ({', '.join(have[table])}) but schema "
+                                         f"version {version} has ({', '.join(columns)})"))
+    return problems

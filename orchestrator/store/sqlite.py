@@ -34,7 +34,7 @@ from orchestrator.store.canonical import canonical
 from orchestrator.store.errors import StoreError
 from orchestrator.store.grouping import CommitGroup, knocking
 from orchestrator.store.projector import apply_event
-from orchestrator.store.schema import MIGRATIONS, SCHEMA_VERSION
+from orchestrator.store.schema import MIGRATIONS, SCHEMA_VERSION, schema_damage
 
 GENESIS = "0" * 64
 
@@ -102,18 +102,41 @@ class Store:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
             self.conn.row_factory = sqlite3.Row
+            self._refuse_foreign()
             self.conn.execute("PRAGMA page_size=1024")  # new files: small WAL frames per commit
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute("PRAGMA cache_size=-32768")  # 32 MiB: a campaign's hot pages stay in memory
             self._migrate()
+            damage = schema_damage(self.conn)
+            if damage:
+                raise StoreError(f"{self.path} is damaged: {'; '.join(m for _, m in damage)} (`cellwright audit "
+                                 f"verify --db {self.path}` checks the rest); nothing was written")
             if self.path != ":memory:":
                 self._recover()
         except sqlite3.DatabaseError as exc:
+            self._abandon()
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        """Close the connection of a store that failed to open."""
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
 
     # -- schema ------------------------------------------------------------------
+    def _refuse_foreign(self) -> None:
+        """Before anything is set or written: a database with tables but no cellwright
+        schema version belongs to something else."""
+        if (self.conn.execute("PRAGMA user_version").fetchone()[0] == 0
+                and self.conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None):
+            raise StoreError(f"{self.path} is not a cellwright database (it has tables but no cellwright schema "
+                             f"version); nothing was written")
+
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:

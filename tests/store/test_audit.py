@@ -342,11 +342,42 @@ def test_deleted_chain_head_row(db: Path) -> None:
     assert not report.ok and report.first_problem.kind == "modified" and "chain_head" in report.first_problem.message
 
 
-def test_schema_without_chain_head_is_noted(db: Path) -> None:
-    with _raw(db) as conn:
+def test_a_version_1_database_without_chain_head_is_noted(db: Path) -> None:
+    with _raw(db) as conn:  # as the first schema left it
         conn.execute("DROP TABLE chain_head")
+        conn.execute("DROP TABLE operator_actions")
+        conn.execute("PRAGMA user_version = 1")
     report = verify(db)
     assert report.ok and any("no chain_head table" in n for n in report.notes)
+
+
+@pytest.mark.parametrize("table", ["chain_head", "runs", "steps", "measurements", "verdicts", "locations",
+                                   "operator_actions"])
+def test_a_dropped_table_is_found(db: Path, table: str) -> None:
+    with _raw(db) as conn:
+        conn.execute(f"DROP TABLE {table}")
+    report = verify(db)
+    assert not report.ok
+    assert report.first_problem.kind == "deleted" and f"table {table} is missing" in report.first_problem.message
+    with pytest.raises(StoreError, match=f"is damaged: table {table} is missing"):
+        Store(db)  # and nothing opens it for writing
+
+
+def test_a_renamed_table_and_a_reset_version_are_found(db: Path) -> None:
+    with _raw(db) as conn:
+        conn.execute("ALTER TABLE measurements RENAME TO m2")
+    assert "table measurements is missing" in verify(db).first_problem.message
+    with _raw(db) as conn:
+        conn.execute("ALTER TABLE m2 RENAME TO measurements")
+        conn.execute("ALTER TABLE verdicts ADD COLUMN note TEXT")
+    problem = verify(db).first_problem
+    assert problem.kind == "modified" and "table verdicts has columns" in problem.message
+    with _raw(db) as conn:
+        conn.execute("ALTER TABLE verdicts DROP COLUMN note")
+        conn.execute("PRAGMA user_version = 0")
+    assert "schema version (PRAGMA user_version) is 0" in verify(db).first_problem.message
+    with pytest.raises(StoreError, match="not a cellwright database"):
+        Store(db)  # no migration is applied over it
 
 
 def test_step_kind_is_checked_when_the_events_carry_it(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ from orchestrator.store.audit.projections import compare_projections
 from orchestrator.store.audit.readonly import EVENT_COLS, Event, connection, open_readonly, table_names
 from orchestrator.store.audit.report import MAX_PROBLEMS, PROBLEM_KINDS, AuditProblem, AuditReport
 from orchestrator.store import redo
+from orchestrator.store.schema import schema_damage
 from orchestrator.store.sqlite import GENESIS, Store, StoreError
 
 __all__ = ["MAX_PROBLEMS", "PROBLEM_KINDS", "AuditProblem", "AuditReport", "open_readonly", "verify"]
@@ -78,6 +79,7 @@ def verify(store_or_path: Store | str | os.PathLike[str] | sqlite3.Connection,
             tables = table_names(conn)
             if "events" not in tables:
                 raise StoreError(f"{path or 'database'} is not a cellwright database (no events table)")
+            damaged = [AuditProblem(None, kind, message) for kind, message in schema_damage(conn)]
             rows = [Event(*r) for r in conn.execute(f"SELECT {EVENT_COLS} FROM events ORDER BY seq").fetchall()]
             recorded: tuple[int, str] | None = None
             head_row_missing = False
@@ -97,7 +99,7 @@ def verify(store_or_path: Store | str | os.PathLike[str] | sqlite3.Connection,
                 check_expected_head(chain, expect_head, notes)
             if chain.truncated_listing:
                 notes.append(f"more than {MAX_PROBLEMS} chain problems: the rest are not listed")
-            problems = sorted(chain.problems, key=lambda p: (p.seq is None, p.seq or 0))
+            problems = damaged + sorted(chain.problems, key=lambda p: (p.seq is None, p.seq or 0))
             if projections:
                 problems += compare_projections(conn, rows, notes)
             _note_redo_log(path, notes)
