@@ -7,6 +7,7 @@ Every failure a driver reports is one of these. Engines branch on the class and 
 CellwrightError
 ├── ConfigurationError          bad workcell or driver configuration
 ├── StateError                  call rejected before any hardware was touched
+├── StorageFault                records cannot be written (disk full, read-only)
 └── InstrumentError             the instrument (or the way to it) failed
     ├── ConnectionLost          transport closed or never opened
     ├── InstrumentTimeout       no (complete) reply within the timeout
@@ -45,6 +46,13 @@ class StateError(CellwrightError):
         super().__init__(f"{device}: {message}")
         self.device = device
         self.message = message
+
+
+class StorageFault(CellwrightError):
+    """Records cannot be written (disk full, read-only file system): nothing more may
+    happen physically until the storage is fixed. The engine pauses the run (its journal
+    raises the subclass ``orchestrator.store.StoreError``; a simulator that cannot
+    persist its world raises this)."""
 
 
 class InstrumentError(CellwrightError):

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from drivers.clock import Clock
 from drivers.context import current_step
-from drivers.errors import StateError
+from drivers.errors import StateError, StorageFault
 from drivers.labware import LabwareModel, Plate
 from drivers.spec import DriverContext
 from simulators import cells as bio
@@ -141,10 +141,18 @@ class CultureModel:
             "effect": effect,
         }
         blob = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-        if self._log is None or self._log.name != str(self.state_path):
-            # unbuffered: each record is one write(), in the file as soon as it returns
-            self._log = open(self.state_path, "ab", buffering=0)  # noqa: SIM115 - kept open for the world's life
-        self._log.write(len(blob).to_bytes(8, "little") + blob)
+        data = len(blob).to_bytes(8, "little") + blob
+        try:
+            if self._log is None or self._log.name != str(self.state_path):
+                # unbuffered: each record is one write(), in the file as soon as it returns
+                self._log = open(self.state_path, "ab", buffering=0)  # noqa: SIM115 - kept open for the world's life
+            end = self._log.tell()
+            written = self._log.write(data)
+            if written != len(data):  # disk full mid-record: take the torn part back
+                self._log.truncate(end)
+                raise OSError(f"short write ({written} of {len(data)} bytes)")
+        except OSError as exc:  # the restored world will lack this effect: its step is in doubt
+            raise StorageFault(f"cannot persist the simulated world to {self.state_path}: {exc}") from None
 
     def restore(self, path: Path) -> None:
         """Rebuild the world from a log written by :meth:`persist` (plates, locations,

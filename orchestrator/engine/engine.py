@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from drivers.clock import Clock
-from drivers.errors import CellwrightError, InstrumentError
+from drivers.errors import CellwrightError, InstrumentError, StorageFault
 from drivers.labware import Plate, labware_model
 from orchestrator import logs
 from orchestrator.engine.cell import Cell, SiteBlocked
@@ -27,7 +27,7 @@ from orchestrator.engine.executor import RunExecutor
 from orchestrator.engine.history import load_history
 from orchestrator.engine.states import RunState
 from orchestrator.protocol.graph import ProtocolGraph
-from orchestrator.store import Journal, Store, StoreError
+from orchestrator.store import Journal, Store
 from orchestrator.workcell import Workcell
 
 log = structlog.get_logger("cellwright.engine")
@@ -232,8 +232,8 @@ class Engine:
             handle.error = str(exc)
             handle.state.fail(reason=str(exc))
             return
-        except StoreError as exc:
-            # Nothing more may happen physically without a journal: stop issuing actions.
+        except StorageFault as exc:  # the journal's (StoreError) or a simulated world's
+            # Nothing more may happen physically without a record: stop issuing actions.
             handle.error = (f"storage fault: {exc} — the run is paused (no further instrument actions were "
                             f"issued); fix the storage, then `cellwright resume {handle.run_id}`")
             handle.extra["status"] = "paused"

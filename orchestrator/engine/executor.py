@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from drivers.actions import ActionInfo
-from drivers.errors import CellwrightError
+from drivers.errors import CellwrightError, StorageFault
 from drivers.labware import Plate
 from orchestrator.engine.cell import Cell
 from orchestrator.engine.control import RunAborted, RunPaused, consume, pending
@@ -148,6 +148,8 @@ class RunExecutor:
         await self.clock.sleep_until(self.release_s)
         try:
             await self._block(self.graph.steps, "")
+        except StorageFault:
+            raise  # nothing physical without a record: the plates stay where they are
         except BaseException:
             # The run stops: take the plates home if possible, but report why it stopped,
             # not a failure of the way home (the engine marks plates left behind).

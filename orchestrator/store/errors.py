@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from drivers.errors import CellwrightError
+from drivers.errors import StorageFault
 
 
-class StoreError(CellwrightError):
+class StoreError(StorageFault):
     """The database cannot be opened or written (disk full, read-only, corrupt, busy)."""

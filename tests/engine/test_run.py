@@ -176,3 +176,49 @@ def test_a_plate_left_on_an_instrument_pauses_the_runs_that_need_it(tmp_path):
     assert second["status"] == "paused"
     assert "plate R0001.plate of run R0001" in second["error"] and "at lh1" in second["error"]
     assert "a person must remove it" in second["error"]
+
+
+
+class _FullDisk:
+    """A world log file on a full disk: every write fails with ENOSPC."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def tell(self) -> int:
+        return 0
+
+    def write(self, data: bytes) -> int:
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_simulated_world_that_cannot_be_persisted_pauses_the_run(tmp_path, monkeypatch):
+    """Disk full under the simulated world's file: the run pauses like a journal fault (no
+    further action); once there is space, resume completes it and the audit holds."""
+    from orchestrator.runner import resume_runs
+    from orchestrator.store.audit import verify
+    from simulators.culture import CultureModel
+
+    db = tmp_path / "f.db"
+    original = CultureModel.persist
+    records = {"n": 0}
+
+    def persist(self, *args, **kwargs):
+        records["n"] += 1
+        if records["n"] == 12:  # the disk fills up mid-run
+            self._log = _FullDisk(str(self.state_path))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CultureModel, "persist", persist)
+    result = run_protocol(PROTOCOL, db=db, overrides={"days": 2}, operator="tester")
+    s = result.summary
+    assert s["status"] == "paused", s
+    assert "storage fault" in s["error"] and "cannot persist the simulated world" in s["error"]
+    assert "No space left" in s["error"]
+
+    monkeypatch.setattr(CultureModel, "persist", original)
+    (resumed,) = resume_runs([result.run_id], db=db, operator="tester")
+    assert resumed.summary["status"] == "completed", resumed.summary
+    assert verify(db).ok
