@@ -222,3 +222,11 @@ def test_a_simulated_world_that_cannot_be_persisted_pauses_the_run(tmp_path, mon
     (resumed,) = resume_runs([result.run_id], db=db, operator="tester")
     assert resumed.summary["status"] == "completed", resumed.summary
     assert verify(db).ok
+
+
+def test_the_bundled_qc_panel_runs_on_its_own_and_passage_says_it_needs_cells(tmp_path):
+    bundled = Path(PROTOCOL).parent
+    qc = run_protocol(bundled / "qc-panel.yaml", db=tmp_path / "q.db", operator="tester").summary
+    assert qc["status"] == "completed" and all(v["passed"] for v in qc["qc"]), qc
+    passage = run_protocol(bundled / "passage.yaml", db=tmp_path / "p.db", operator="tester").summary
+    assert passage["status"] == "failed" and "no cells" in passage["error"]
