@@ -189,7 +189,7 @@ def run(
 
 def main() -> None:
     """Console-script entry point."""
-    from orchestrator import cli_records, cli_runs  # noqa: F401  (register their commands)
+    from orchestrator import cli_plates, cli_records, cli_runs  # noqa: F401  (register their commands)
 
     app()
 

@@ -18,7 +18,9 @@ from orchestrator.engine.engine import Engine
 from orchestrator.protocol import load_protocol
 from orchestrator.protocol.graph import ProtocolGraph
 from orchestrator.store import Store
+from orchestrator.store.projector import UNLOADED
 from orchestrator.workcell import Workcell, load_workcell
+from simulators.culture import CultureModel
 
 UNFINISHED = ("created", "validated", "planned", "running", "paused")
 
@@ -35,6 +37,7 @@ class RunResult:
 def _execute(clock: Clock, engine: Engine, run_ids: list[str]) -> None:
     """Run the engine on its clock; a simulated deadlock stops the runs that were still
     going (they stay resumable) instead of hanging."""
+    _unload_in_simulation(engine)
     try:
         clock.run(engine.execute(run_ids))
     except VirtualDeadlock as exc:
@@ -43,6 +46,17 @@ def _execute(clock: Clock, engine: Engine, run_ids: list[str]) -> None:
             if not handle.state.final and handle.state.state != "paused":
                 handle.error = f"stopped: {exc}"
                 handle.extra["status"] = "paused"
+
+
+def _unload_in_simulation(engine: Engine) -> None:
+    """In a simulated workcell, do what the person did: plates recorded as unloaded
+    (`cellwright unload`) leave the simulated world too."""
+    world = engine.cell.shared.get("culture")
+    if not isinstance(world, CultureModel):
+        return
+    for row in engine.store.query("SELECT plate FROM locations WHERE site = ?", (UNLOADED,)):
+        if world.locations.site_of(row["plate"]) is not None:
+            world.unload(row["plate"])
 
 
 def sim_state_for(db: str | Path, label: str) -> str | None:

@@ -154,6 +154,18 @@ class CultureModel:
         except OSError as exc:  # the restored world will lack this effect: its step is in doubt
             raise StorageFault(f"cannot persist the simulated world to {self.state_path}: {exc}") from None
 
+    def unload(self, plate_id: str) -> str:
+        """A person took the plate off the workcell (logged as an effect).
+
+        Returns:
+            The site it was at.
+        Raises:
+            StateError: the plate is not in the workcell, or an instrument is working on it.
+        """
+        site = self.locations.remove(plate_id, "operator")
+        self.record_effect("operator", "unload", plate_id)
+        return site
+
     def restore(self, path: Path) -> None:
         """Rebuild the world from a log written by :meth:`persist` (plates, locations,
         draws, effects). Claims and reservations are not restored: nothing is moving

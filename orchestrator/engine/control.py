@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from drivers.errors import CellwrightError
 from orchestrator.store import Store
+from orchestrator.store.projector import UNLOADED
 
 ACTIONS = ("pause", "resume", "abort", "confirm:done", "confirm:redo", "confirm:skip")
 
@@ -70,3 +71,38 @@ def consume(store: Store, run_id: str, request_id: int, sim_time: float) -> None
     """Mark a request as acted upon (an audit event of its own)."""
     store.append("operator.request.applied", {"request": request_id}, actor="engine", run_id=run_id,
                  sim_time=sim_time)
+
+
+FINAL = ("completed", "failed", "aborted")
+
+
+def record_unload(store: Store, plate: str, operator: str, reason: str) -> tuple[str, str]:
+    """Record that a person took ``plate`` off the workcell (e.g. one a stopped run left on
+    an instrument), so the next engine no longer keeps its place.
+
+    Returns:
+        ``(run_id, site)``: the plate's run and where the record had it.
+    Raises:
+        AnonymousOperator: no identity.
+        CellwrightError: no reason, an unknown or already unloaded plate, or a plate of an
+            unfinished run (resume or abort that run: it takes its plates home).
+    """
+    if not operator or not operator.strip():
+        raise AnonymousOperator("refusing an anonymous change: give --operator NAME or set CELLWRIGHT_OPERATOR")
+    if not reason.strip():
+        raise CellwrightError("unload needs --reason TEXT (where the plate went)")
+    rows = store.query("SELECT l.run_id, l.site, r.status FROM locations l JOIN runs r ON r.run_id = l.run_id"
+                       " WHERE l.plate = ?", (plate,))
+    if not rows:
+        known = [r["plate"] for r in store.query("SELECT plate FROM locations ORDER BY plate LIMIT 8")]
+        raise CellwrightError(f"no plate {plate!r} in the record (plates: {', '.join(known) or 'none'})")
+    run_id, site, status = rows[0]["run_id"], rows[0]["site"], rows[0]["status"]
+    if site == UNLOADED:
+        raise CellwrightError(f"plate {plate} was already unloaded (see `cellwright status {run_id}`)")
+    if status not in FINAL:
+        raise CellwrightError(f"plate {plate} belongs to run {run_id}, which is {status}: `cellwright resume "
+                              f"{run_id}` takes its plates home, or `cellwright abort {run_id} --reason TEXT`; "
+                              f"unload is for plates of finished runs")
+    store.append("operator.unload", {"plate": plate, "from": site, "reason": reason.strip()},
+                 actor=operator.strip(), run_id=run_id, subject=plate)
+    return run_id, site

@@ -207,13 +207,29 @@ class Engine:
         if not handle.state.final and handle.state.state != "paused" and handle.extra.get("status") != "paused":
             return
         for plate in handle.executor.transport.out_plates():
-            why = (f"plate {plate.id} of run {handle.run_id} ({handle.state.state}: {handle.error or 'stopped'}) "
-                   f"was left at {{site}} and could not be taken home: a person must remove it, then "
-                   f"`cellwright resume`")
             for site in (*self.cell.sites.values(), self.cell.plates_out):
                 if site.holds(plate.id):
-                    site.strand(plate.id, why.format(site=site.name))
+                    site.strand(plate.id, left_behind(plate.id, handle.run_id,
+                                                      f"{handle.state.state}: {handle.error or 'stopped'}", site.name))
                     log.error("plate left on an instrument", run_id=handle.run_id, plate=plate.id, site=site.name)
+
+    def _hold_places_of_other_runs(self) -> None:
+        """Plates of runs this engine does not run that the record puts on an instrument (a
+        stopped run left them there, or an unfinished run is not resumed now) keep their
+        place: runs that need it pause naming the plate instead of running into it."""
+        for row in self.store.query("SELECT l.plate, l.run_id, l.site, r.status FROM locations l"
+                                    " JOIN runs r ON r.run_id = l.run_id ORDER BY l.plate"):
+            site = self.cell.sites.get(row["site"])
+            if row["run_id"] in self.runs or site is None:  # ours, in an incubator slot, or unloaded
+                continue
+            if row["status"] in ("completed", "failed", "aborted"):
+                why = left_behind(row["plate"], row["run_id"], row["status"], site.name)
+            else:
+                why = (f"plate {row['plate']} of unfinished run {row['run_id']} is at {site.name}: resume that run "
+                       f"too (`cellwright resume` resumes every unfinished run) or abort it")
+            for place in (site, self.cell.plates_out):
+                if place.try_take(row["plate"]):
+                    place.strand(row["plate"], why)
 
     async def _execute_run(self, handle: RunHandle) -> None:
         state = handle.state
@@ -272,6 +288,7 @@ class Engine:
             self.store.group_commits(False)
 
     async def _connect_and_run(self, ids: list[str]) -> None:
+        self._hold_places_of_other_runs()
         await self.cell.connect()
         for name, instrument in self.cell.instruments.items():
             ident = await instrument.identify()
@@ -343,6 +360,13 @@ class Engine:
     def summary(self, run_id: str, wall_seconds: float) -> dict[str, Any]:
         """Machine-readable summary of a run, read back from the store."""
         return summarize(self.store, run_id, wall_seconds, self.runs.get(run_id))
+
+
+def left_behind(plate: str, run_id: str, status: str, site: str) -> str:
+    """What to do about a plate a stopped run left on an instrument."""
+    return (f"plate {plate} of run {run_id} ({status}) was left at {site} and could not be taken home: a person "
+            f"must remove it and record that with `cellwright unload {plate} --reason TEXT`, then "
+            f"`cellwright resume`")
 
 
 def summarize(store: Store, run_id: str, wall_seconds: float | None = None,

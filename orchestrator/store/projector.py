@@ -24,6 +24,8 @@ STEP_COLUMNS = frozenset({"instrument", "action", "args", "attempt", "idempotenc
 OPERATOR_REQUEST_KINDS = ("operator.pause", "operator.resume", "operator.abort", "operator.confirm.done",
                           "operator.confirm.redo", "operator.confirm.skip")
 """Events that add an ``operator_actions`` row (see ``orchestrator.engine.control``)."""
+UNLOADED = "(unloaded)"
+"""The ``locations.site`` of a plate a person took off the workcell (``operator.unload``)."""
 
 
 def apply_event(conn: sqlite3.Connection, seq: int, run_id: str | None, kind: str, subject: str | None, actor: str,
@@ -67,6 +69,11 @@ def apply_event(conn: sqlite3.Connection, seq: int, run_id: str | None, kind: st
                      " VALUES (?,?,?,?,?,?)",
                      (run_id, payload.get("step"), kind[len("operator."):].replace(".", ":"), actor,
                       payload["reason"], wall_time))
+    elif kind == "operator.unload":  # a person took a plate off the workcell: done, nothing to act on
+        conn.execute("INSERT INTO operator_actions(run_id, step_key, action, operator, reason, wall_time, consumed)"
+                     " VALUES (?,?,?,?,?,?,1)", (run_id, None, f"unload:{payload['plate']}", actor,
+                                                  payload["reason"], wall_time))
+        conn.execute("UPDATE locations SET site = ? WHERE plate = ?", (UNLOADED, payload["plate"]))
     elif kind == "operator.request.applied":
         conn.execute("UPDATE operator_actions SET consumed = 1 WHERE id = ?", (payload["request"],))
 

@@ -177,6 +177,37 @@ def test_a_plate_left_on_an_instrument_pauses_the_runs_that_need_it(tmp_path):
     assert "plate R0001.plate of run R0001" in second["error"] and "at lh1" in second["error"]
     assert "a person must remove it" in second["error"]
 
+    # A new engine (the resume) still keeps lh1 for the plate: the run pauses again rather
+    # than putting a plate onto it.
+    from orchestrator.engine.control import record_unload
+    from orchestrator.runner import resume_runs
+    from orchestrator.store.audit import verify
+    from simulators.culture import load_effect_log
+
+    db = tmp_path / "s.db"
+    (again,) = resume_runs(["R0002"], db=db, operator="tester")
+    assert again.summary["status"] == "paused"
+    assert "`cellwright unload R0001.plate --reason TEXT`" in again.summary["error"]
+
+    # A person takes the plate off and says so: the next resume completes (and, in
+    # simulation, the plate leaves the simulated world).
+    store = Store(db)
+    with pytest.raises(Exception, match="which is paused"):
+        record_unload(store, "R0002.plate", "tester", "not a finished run's plate")
+    assert record_unload(store, "R0001.plate", "tester", "taken off lh1 by hand") == ("R0001", "lh1")
+    with pytest.raises(Exception, match="already unloaded"):
+        record_unload(store, "R0001.plate", "tester", "twice")
+    store.close()
+    (done,) = resume_runs(["R0002"], db=db, operator="tester")
+    assert done.summary["status"] == "completed", done.summary
+    world = next(tmp_path.glob("s.sim-*.pkl"))
+    assert [e["action"] for e in load_effect_log(world) if e["plate"] == "R0001.plate"][-1] == "unload"
+    assert verify(db).ok
+    store = Store(db)
+    (row,) = store.query("SELECT operator, reason FROM operator_actions WHERE action = 'unload:R0001.plate'")
+    assert (row["operator"], row["reason"]) == ("tester", "taken off lh1 by hand")
+    store.close()
+
 
 
 class _FullDisk:
