@@ -387,7 +387,9 @@ def summarize(store: Store, run_id: str, wall_seconds: float | None = None,
     qc_status = "pass"
     if any(not v["passed"] for v in verdicts):
         qc_status = "fail" if run["status"] == "failed" else "hold"
-    sim_end = run["sim_end"] if run["sim_end"] is not None else None
+    sim_end = run["sim_end"]
+    if sim_end is None:  # not finished: how far it came
+        sim_end = store.query("SELECT MAX(sim_time) AS t FROM events WHERE run_id = ?", (run_id,))[0]["t"]
     sim_seconds = (sim_end - (run["sim_start"] or 0.0)) if sim_end is not None else None
     return {
         "run_id": run_id,

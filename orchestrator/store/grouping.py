@@ -205,9 +205,7 @@ class CommitGroup:
             store.claimed.close()
             store.claimed = None
             self.redo = None
-        store.broken = (f"{why} — no further instrument actions are issued; what was durable is kept "
-                        f"(replayed from the redo log when the database is next opened); fix the storage, "
-                        f"then resume")
+        store.broken = f"{why} (what was durable is kept: replayed from the redo log when the database is next opened)"
         try:
             store.conn.execute("ROLLBACK")
         except sqlite3.Error:
