@@ -8,7 +8,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from orchestrator.cli_common import DEFAULT_DB, DbOpt, JsonOpt, WorkcellOpt, app, die
+from orchestrator.cli_common import (
+    DEFAULT_DB,
+    DbOpt,
+    JsonOpt,
+    OperatorOpt,
+    WorkcellOpt,
+    app,
+    die,
+    open_store,
+    operator_identity,
+)
 
 
 @app.command()
@@ -106,6 +116,30 @@ def audit_verify(
         die(str(exc))
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.text())
     raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("accept-loss")
+def audit_accept_loss(
+    db: DbOpt = DEFAULT_DB,
+    operator: OperatorOpt = None,
+    reason: Annotated[str, typer.Option("--reason", help="what you checked (required)")] = "",
+) -> None:
+    """Accept that a deleted redo log took events with it (after checking the plates).
+
+    Until then no engine runs on the database: a step may have happened without a record.
+    """
+    from drivers.errors import CellwrightError
+    from orchestrator.engine.control import record_loss_accepted
+
+    who = operator_identity(operator)
+    store = open_store(db)
+    try:
+        seq = record_loss_accepted(store, who, reason)
+    except CellwrightError as exc:
+        die(str(exc))
+    finally:
+        store.close()
+    typer.echo(f"loss of the redo log of the engine started at event seq {seq} accepted by {who}")
 
 
 @app.command()

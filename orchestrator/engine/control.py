@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.errors import CellwrightError
-from orchestrator.store import Store
+from orchestrator.store import Store, sessions
 from orchestrator.store.projector import UNLOADED
 
 ACTIONS = ("pause", "resume", "abort", "confirm:done", "confirm:redo", "confirm:skip")
@@ -106,3 +106,25 @@ def record_unload(store: Store, plate: str, operator: str, reason: str) -> tuple
     store.append("operator.unload", {"plate": plate, "from": site, "reason": reason.strip()},
                  actor=operator.strip(), run_id=run_id, subject=plate)
     return run_id, site
+
+
+def record_loss_accepted(store: Store, operator: str, reason: str) -> int:
+    """Accept, after checking the plates, that a deleted redo log took events with it (see
+    :mod:`orchestrator.store.sessions`); engines may then run on the database again.
+
+    Returns:
+        The seq of the engine session whose log was lost.
+    Raises:
+        AnonymousOperator: no identity.
+        CellwrightError: no reason, or no lost log to accept.
+    """
+    if not operator or not operator.strip():
+        raise AnonymousOperator("refusing an anonymous change: give --operator NAME or set CELLWRIGHT_OPERATOR")
+    if not reason.strip():
+        raise CellwrightError("accept-loss needs --reason TEXT (what you checked)")
+    lost = sessions.lost_redo_log(store.conn, store.redo_path)
+    if lost is None:
+        raise CellwrightError(f"{store.path}: no redo log is missing; there is nothing to accept")
+    store.append(sessions.LOSS_ACCEPTED, {"engine_started_seq": lost[0], "reason": reason.strip()},
+                 actor=operator.strip())
+    return lost[0]

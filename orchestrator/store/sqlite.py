@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator.store import redo
+from orchestrator.store import redo, sessions
 from orchestrator.store.canonical import canonical
 from orchestrator.store.errors import StoreError
 from orchestrator.store.grouping import CommitGroup, knocking
@@ -333,6 +333,10 @@ class Store:
         """
         if self.path == ":memory:" or self.claimed is not None:
             return
+        lost = sessions.lost_redo_log(self.conn, self.redo_path)
+        if lost is not None:
+            raise StoreError(f"{lost[1]}. Check the plates of the unfinished runs (`cellwright status`), then "
+                             f"accept the loss: `cellwright audit accept-loss --operator NAME --reason TEXT`")
         try:
             log = redo.RedoLog(self.redo_path, sync=self.durability == "full")
         except BlockingIOError:
@@ -349,6 +353,7 @@ class Store:
                 log.close()
                 raise
         self.claimed = log
+        self.append(sessions.STARTED, sessions.started_payload(), actor="cellwright")
 
     def set_durability(self, durability: str) -> None:
         """Switch between ``normal`` and ``full`` (see module doc) before an engine starts."""
@@ -399,7 +404,7 @@ class Store:
         except (StoreError, sqlite3.Error):
             pass  # already reported to the writer that could act on it
         if self.claimed is not None:
-            if self.broken is None and self.group is None:
+            if self.broken is None and self.group is None and self._stopped():
                 self.claimed.remove_if_empty()  # everything is committed: leave no empty log behind
             self.claimed.close()
             self.claimed = None
@@ -407,6 +412,14 @@ class Store:
             self.conn.close()
         except sqlite3.Error:
             pass
+
+    def _stopped(self) -> bool:
+        """Record a clean end of this engine session (see :mod:`orchestrator.store.sessions`)."""
+        try:
+            self.append(sessions.STOPPED, {}, actor="cellwright")
+        except StoreError:
+            return False
+        return True
 
     @property
     def head(self) -> str:

@@ -316,8 +316,11 @@ def test_expect_head_with_seq_detects_hidden_truncation(base_db: Path, db: Path)
         conn.execute("DELETE FROM events WHERE seq > ?", (n - 1,))
         conn.execute("UPDATE chain_head SET seq = ?, hash = ?", (n - 1, _row(conn, n - 1)["hash"]))
     report = verify(db, expect_head=f"{clean.head_seq}:{clean.head}", projections=False)
-    assert not verify(db, projections=False).problems
     assert (report.first_problem.kind, report.first_problem.seq) == ("truncated", n)
+    # Without the external head, the chain alone looks whole; what gives it away is that the
+    # last engine session has no recorded stop and no redo log.
+    (alone,) = verify(db, projections=False).problems
+    assert alone.kind == "deleted" and "engine.stopped" in alone.message
 
 
 # -- the benchmark's tamperings, one trial each ---------------------------------------------------

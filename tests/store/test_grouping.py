@@ -34,11 +34,17 @@ def _crash(store: Store) -> None:
 
 
 def _kinds(path: Path) -> list[str]:
+    """Kinds of the committed events, without the engine session markers (engine.*)."""
     conn = sqlite3.connect(path)
     try:
-        return [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY seq")]
+        return [k for (k,) in conn.execute("SELECT kind FROM events WHERE kind NOT LIKE 'engine.%' ORDER BY seq")]
     finally:
         conn.close()
+
+
+def _recorded(store: Store) -> list[str]:
+    """Kinds of a store's events, without the engine session markers (engine.*)."""
+    return [e["kind"] for e in store.events() if not e["kind"].startswith("engine.")]
 
 
 def _grouped(path: Path) -> tuple[Store, Journal]:
@@ -58,14 +64,13 @@ def test_flushed_events_survive_a_crash_and_are_replayed_once(tmp_path: Path) ->
 
     again = Store(db)
     assert again.recovered == 1
-    kinds = [e["kind"] for e in again.events()]
-    assert kinds == ["deviation", "journal.recovered"]
+    assert _recorded(again) == ["deviation", "journal.recovered"]
     assert [d["detail"] for d in again.deviations("R1")] == ["first"]  # its projection was applied
     assert os.path.getsize(str(db) + "-redo") == 0
     again.close()
     assert verify(db).ok
     third = Store(db)  # nothing left to replay
-    assert third.recovered == 0 and len(third.events()) == 2
+    assert third.recovered == 0 and _recorded(third) == ["deviation", "journal.recovered"]
     third.close()
 
 
@@ -92,7 +97,7 @@ def test_a_failed_unit_undoes_only_itself(tmp_path: Path) -> None:
     store.flush()
     _crash(store)
     again = Store(db)
-    assert [e["kind"] for e in again.events()][:2] == ["kept", "after"]
+    assert _recorded(again)[:2] == ["kept", "after"]
     again.close()
     assert verify(db).ok
 
@@ -106,7 +111,7 @@ def test_a_damaged_redo_log_is_refused_and_changes_nothing(tmp_path: Path) -> No
     _crash(store)
     redo = Path(str(db) + "-redo")
     redo.write_text(redo.read_text().replace('{"v":2}', '{"v":3}'))
-    with pytest.raises(StoreError, match=r"g\.db-redo.*seq 2 \(second\).*not changed"):
+    with pytest.raises(StoreError, match=r"g\.db-redo.*seq 3 \(second\).*not changed"):  # 1: engine.started
         Store(db)
     assert _kinds(db) == []
 
@@ -120,9 +125,9 @@ def test_a_torn_last_record_is_ignored(tmp_path: Path) -> None:
     with open(str(db) + "-redo", "a") as f:
         f.write('[2, null, "torn')  # a write cut short by a power cut
     again = Store(db)
-    events = again.events()
-    assert [e["kind"] for e in events] == ["whole", "journal.recovered"]
-    assert '"torn_bytes":' in events[1]["payload"] and '"torn_bytes":0' not in events[1]["payload"]
+    assert _recorded(again) == ["whole", "journal.recovered"]
+    recovered = again.events()[-1]
+    assert '"torn_bytes":' in recovered["payload"] and '"torn_bytes":0' not in recovered["payload"]
     again.close()
 
 
@@ -132,7 +137,7 @@ def test_a_live_engines_log_is_not_replayed_by_another_process(tmp_path: Path) -
     journal.note("in flight", {})
     store.flush()
     reader = Store(db)  # e.g. `cellwright status` while the engine runs
-    assert reader.recovered == 0 and reader.events() == []
+    assert reader.recovered == 0 and _recorded(reader) == []
     reader.close()
     store.close()
     assert _kinds(db) == ["in flight"]
@@ -197,7 +202,7 @@ def test_a_failed_redo_write_stops_all_writing(tmp_path: Path) -> None:
     operator = Store(db)
     operator.append("operator.pause", {"reason": "storage alarm", "step": None}, actor="ann", run_id="R1",
                     subject="R1")
-    kinds = [e["kind"] for e in operator.events()]
+    kinds = _recorded(operator)
     operator.close()
     assert kinds == ["durable", "journal.recovered", "operator.pause"]
     store.close()
@@ -213,11 +218,11 @@ def test_audit_verify_mentions_events_awaiting_recovery(tmp_path: Path) -> None:
     store.flush()
     _crash(store)
     report = verify(db)  # read-only: it does not replay
-    assert report.ok and report.events == 1
+    assert report.ok and report.events == 2  # engine.started, committed
     assert any("1 event(s) in" in n and "g.db-redo" in n for n in report.notes)
     Store(db).close()  # the next open applies it
     after = verify(db)
-    assert after.events == 3 and not any("-redo" in n for n in after.notes)
+    assert after.events == 4 and not any("-redo" in n for n in after.notes)
 
 
 def test_a_clean_end_leaves_no_redo_log(tmp_path: Path) -> None:
@@ -226,6 +231,10 @@ def test_a_clean_end_leaves_no_redo_log(tmp_path: Path) -> None:
     journal.note("x", {})
     store.close()
     assert not os.path.exists(str(db) + "-redo") and _kinds(db) == ["x"]
+    with sqlite3.connect(db) as conn:  # the session is in the record, from start to clean stop
+        kinds = [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY seq")]
+    conn.close()
+    assert kinds == ["engine.started", "x", "engine.stopped"]
 
 
 def test_a_writer_opened_while_the_engine_lived_replays_its_log_before_writing(tmp_path: Path) -> None:
@@ -237,7 +246,7 @@ def test_a_writer_opened_while_the_engine_lived_replays_its_log_before_writing(t
     assert operator.recovered == 0
     _crash(store)
     operator.append("operator.pause", {"reason": "r", "step": None}, actor="ann", run_id="R1", subject="R1")
-    assert [e["kind"] for e in operator.events()] == ["intent A", "journal.recovered", "operator.pause"]
+    assert _recorded(operator) == ["intent A", "journal.recovered", "operator.pause"]
     operator.close()
     assert verify(db).ok
 
@@ -270,7 +279,7 @@ def test_a_log_that_parted_from_the_database_is_refused(tmp_path: Path) -> None:
     Store(db).close()  # replays "durable"
     with sqlite3.connect(db) as conn:  # a different history at seq 2 (e.g. a restored backup)
         conn.execute("UPDATE events SET hash = CASE WHEN substr(hash, 1, 1) = 'f' THEN 'e' ELSE 'f' END"
-                     " || substr(hash, 2) WHERE seq = 2")  # always a different first digit
+                     " || substr(hash, 2) WHERE kind = 'durable'")  # always a different first digit
     Path(str(db) + "-redo").write_text(redo_log)
     with pytest.raises(StoreError, match="parted"):
         Store(db)

@@ -48,7 +48,7 @@ from orchestrator.store.audit.chain import Chain, check_expected_head
 from orchestrator.store.audit.projections import compare_projections
 from orchestrator.store.audit.readonly import EVENT_COLS, Event, connection, open_readonly, table_names
 from orchestrator.store.audit.report import MAX_PROBLEMS, PROBLEM_KINDS, AuditProblem, AuditReport
-from orchestrator.store import redo
+from orchestrator.store import redo, sessions
 from orchestrator.store.schema import schema_damage
 from orchestrator.store.sqlite import GENESIS, Store, StoreError
 
@@ -103,6 +103,11 @@ def verify(store_or_path: Store | str | os.PathLike[str] | sqlite3.Connection,
             if projections:
                 problems += compare_projections(conn, rows, notes)
             _note_redo_log(path, notes)
+            if path and rows:
+                lost = sessions.lost_redo_log(conn, path + "-redo")
+                if lost is not None:
+                    problems.append(AuditProblem(lost[0], "deleted", lost[1]))
+                notes.extend(sessions.accepted_losses(conn))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot read {path or 'database'}: {exc}") from None
     last = rows[-1] if rows else None

@@ -1,0 +1,60 @@
+"""Engine sessions in the record: a deleted redo log is noticed, and accepted only by a person."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from orchestrator.engine.control import record_loss_accepted
+from orchestrator.store import Store, StoreError
+from orchestrator.store.audit import verify
+from orchestrator.store.journal import Journal
+from tests.store.test_grouping import _crash, _grouped
+
+
+def test_a_clean_stop_and_a_crash_with_its_log_are_not_losses(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    store, journal = _grouped(db)
+    journal.note("a", {})
+    store.close()
+    assert verify(db).ok
+    store, journal = _grouped(db)  # a second engine: claims without complaint
+    journal.note("b", {})
+    store.flush()
+    _crash(store)
+    again = Store(db)  # replays the log
+    again.claim()
+    again.close()
+    assert verify(db).ok
+
+
+def test_a_deleted_redo_log_fails_verify_and_stops_engines_until_accepted(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    store, journal = _grouped(db)
+    journal.note("committed", {})
+    store.on_idle(real_wait=True)
+    journal.note("only in the redo log", {})
+    store.flush()
+    _crash(store)
+    os.remove(str(db) + "-redo")  # by hand
+
+    report = verify(db)
+    assert not report.ok and report.first_problem.kind == "deleted" and report.first_problem.seq == 1
+    assert "is missing although that engine never recorded a clean stop" in report.first_problem.message
+    store = Store(db)  # reading and operator writes still work
+    with pytest.raises(StoreError, match="accept-loss"):
+        store.claim()
+    with pytest.raises(Exception, match="anonymous"):
+        record_loss_accepted(store, " ", "checked")
+    with pytest.raises(Exception, match="needs --reason"):
+        record_loss_accepted(store, "ann", "  ")
+    assert record_loss_accepted(store, "ann", "plates checked: nothing happened after the last record") == 1
+    with pytest.raises(Exception, match="nothing to accept"):
+        record_loss_accepted(store, "ann", "twice")
+    store.claim()  # accepted: an engine may run again
+    Journal(store).note("next engine", {})
+    store.close()
+    report = verify(db)
+    assert report.ok and any("ann accepted the loss" in n for n in report.notes)
