@@ -333,6 +333,7 @@ def _emulated_class() -> type:
         the emulator starts on connect and stops on disconnect (its state survives)."""
 
         emulator: CytomatEmulator
+        line_replies = True  # the emulator ends every reply with CR LF
 
         def _emulated_backend(self) -> object:
             cfg = self.config.model_copy(update={

@@ -55,9 +55,11 @@ class WireTap:
     bytes read since the last write — what an error carries as ``raw``.
     """
 
-    def __init__(self, inner: Any, keep: int = 400, flush_before_write: bool = False) -> None:
+    def __init__(self, inner: Any, keep: int = 400, flush_before_write: bool = False,
+                 line_replies: bool = False) -> None:
         self._inner = inner
         self.flush_before_write = flush_before_write
+        self.line_replies = line_replies
         self.transcript: deque[tuple[str, bytes]] = deque(maxlen=keep)
         self.last_reply = b""
         self._received = 0  # bytes read since the tap was made
@@ -91,7 +93,10 @@ class WireTap:
         return await self._inner.write(data, *args, **kwargs)
 
     async def read(self, *args: Any, **kwargs: Any) -> bytes:
-        data: bytes = await self._inner.read(*args, **kwargs)
+        if self.line_replies:  # every reply ends its line: return at its end, not at the timeout
+            data: bytes = await self._inner.readline()
+        else:
+            data = await self._inner.read(*args, **kwargs)
         self._got(data)
         return data
 
@@ -101,19 +106,21 @@ class WireTap:
         return data
 
 
-def tap_backend(backend: Any, flush_before_write: bool = False) -> WireTap | None:
+def tap_backend(backend: Any, flush_before_write: bool = False, line_replies: bool = False) -> WireTap | None:
     """Put a :class:`WireTap` on ``backend.io`` (when the backend has one).
 
     Args:
         flush_before_write: drop unread input before each write (request/response
             serial protocols such as the Cytomat's).
+        line_replies: every reply is one line (an emulator's): a read returns at the line's
+            end instead of waiting for the read timeout.
     """
     inner = getattr(backend, "io", None)
     if inner is None:
         return None
     if isinstance(inner, WireTap):
         return inner
-    tap = WireTap(inner, flush_before_write=flush_before_write)
+    tap = WireTap(inner, flush_before_write=flush_before_write, line_replies=line_replies)
     backend.io = tap
     return tap
 

@@ -47,6 +47,9 @@ class PLRIncubator(Incubator):
     Implements ``SupportsOutcomeQuery`` (Cytomat backends: from the overview register).
     """
 
+    line_replies = False
+    """Read each reply to its line end (see :func:`~drivers.plr._common.tap_backend`)."""
+
     def __init__(self, name: str, clock: Clock, config: PLRIncubatorConfig,
                  make_backend: Callable[[], Any] | None = None) -> None:
         super().__init__(name, clock, config.durations)
@@ -79,7 +82,8 @@ class PLRIncubator(Incubator):
         from pylabrobot.storage import Incubator as PLRFrontend
 
         backend = self._make_backend()
-        tap = tap_backend(backend, flush_before_write=self.config.backend in ("cytomat", "liconic"))
+        tap = tap_backend(backend, flush_before_write=self.config.backend in ("cytomat", "liconic"),
+                          line_replies=self.line_replies)
         racks = build_racks(self.config, self.name)
         frontend = PLRFrontend(backend=backend, name=self.name, size_x=860, size_y=550, size_z=900, racks=racks,
                                loading_tray_location=Coordinate(0, 0, 0), model=self.config.model)

@@ -19,13 +19,14 @@ class CytomatEmulatorOptions(BaseModel):
     Attributes:
         move_s: device seconds a handler move takes.
         init_s: device seconds ``ll:in`` takes.
-        read_timeout_s: pylabrobot's per-telegram read timeout on the pty (real s).
+        read_timeout_s: pylabrobot's per-telegram read timeout on the pty (real s); replies
+            are read to their line end, so only a missing reply waits this long.
     """
 
     model_config = ConfigDict(extra="forbid")
     move_s: float = Field(20.0, ge=0)
     init_s: float = Field(5.0, ge=0)
-    read_timeout_s: float = Field(0.05, gt=0, le=5)
+    read_timeout_s: float = Field(2.0, gt=0, le=5)
 
 
 class PLRIncubatorConfig(DriverConfig):
