@@ -10,7 +10,7 @@ from orchestrator.engine.control import record_request
 from orchestrator.runner import resume_run, run_protocol
 from orchestrator.store import Store
 
-PROTOCOL = "protocols/ipsc-maintenance.yaml"
+PROTOCOL = str(Path(__file__).resolve().parents[2] / "protocols" / "ipsc-maintenance.yaml")
 
 
 def confluence(summary):
