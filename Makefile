@@ -17,7 +17,7 @@ install: $(STAMP)
 
 ## make demo: run the 7-day iPSC maintenance protocol on the simulated workcell (virtual time)
 demo: $(STAMP)
-	$(BIN)/cellwright run protocols/ipsc-maintenance.yaml --db var/demo.db
+	$(BIN)/cellwright run protocols/ipsc-maintenance.yaml --db var/demo.db --operator demo
 
 ## make test: the whole test suite, offline, in virtual time
 test: $(STAMP)

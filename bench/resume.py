@@ -43,7 +43,8 @@ def main() -> None:
         (work / "c.yaml").write_text(
             f"campaign: resume-bench\nruns:\n  - protocol: {ROOT}/protocols/ipsc-maintenance.yaml\n"
             f"    plates: {args.plates}\n    parameters: {{days: 14}}\n    stagger: 10m\n")
-        env = {**os.environ, "CELLWRIGHT_CRASH_AFTER": f"step.running:{args.plates * 100}"}
+        env = {**os.environ, "CELLWRIGHT_OPERATOR": "resume-bench",
+               "CELLWRIGHT_CRASH_AFTER": f"step.running:{args.plates * 100}"}
         out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", "c.yaml", "--db", "c.db", "--json"],
                              cwd=work, env=env, capture_output=True, text=True)
         if out.returncode != 137:

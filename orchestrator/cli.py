@@ -10,13 +10,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from orchestrator.cli_common import (
     DEFAULT_DB,
     JsonOpt,
+    OperatorOpt,
     ParamOpt,
     WorkcellOpt,
     app,
@@ -24,6 +25,7 @@ from orchestrator.cli_common import (
     finish,
     finish_campaign,
     load_campaign_or_die,
+    operator_identity,
     overrides,
 )
 
@@ -128,7 +130,7 @@ def run(
     seed: Annotated[int, typer.Option(help="simulator seed")] = 0,
     db: Annotated[Path, typer.Option(help="SQLite database (env CELLWRIGHT_DB)")] = DEFAULT_DB,
     log_dir: Annotated[Path, typer.Option(help="where per-run JSON-lines logs go")] = Path("var/logs"),
-    operator: Annotated[Optional[str], typer.Option(help="who starts the run (env CELLWRIGHT_OPERATOR)")] = None,
+    operator: OperatorOpt = None,
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log every step on the terminal")] = False,
     planned: Annotated[bool, typer.Option("--plan/--no-plan", help="campaigns: follow a plan (default) or run greedily")] = True,
@@ -139,6 +141,7 @@ def run(
     """Run a protocol (or a campaign file of many runs) on the workcell and print a summary."""
     if clock not in ("virtual", "wall"):
         die(f"--clock: expected 'virtual' or 'wall', got {clock!r}")
+    who = operator_identity(operator)
     from orchestrator.campaign import is_campaign
 
     campaign = is_campaign(protocol)
@@ -155,7 +158,6 @@ def run(
     from orchestrator.runner import run_campaign, run_protocol
 
     _mention_unfinished(db)
-    who = operator or os.environ.get("CELLWRIGHT_OPERATOR") or os.environ.get("USER") or "unknown"
     log_file = log_dir / f"run-{os.getpid()}.jsonl"
     handle = logs.configure(log_file, "info" if verbose else "warning")
     view = None if as_json or not sys.stderr.isatty() else ProgressView(graphs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
@@ -34,19 +34,58 @@ def overrides(params: list[str] | None) -> dict[str, str]:
     return out
 
 
-def die(message: str, code: int = 2) -> None:
+def die(message: str, code: int = 2) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)
 
 
-OperatorOpt = Annotated[Optional[str], typer.Option("--operator", help="your identity (env CELLWRIGHT_OPERATOR); required")]
+OperatorOpt = Annotated[Optional[str], typer.Option(
+    "--operator", help="your identity (else env CELLWRIGHT_OPERATOR, else `operator` in cellwright.toml); required")]
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database (env CELLWRIGHT_DB)")]
 
 
+def config_files() -> list[Path]:
+    """Where ``operator = "NAME"`` may be set: ./cellwright.toml, then the user's config.toml."""
+    base = os.environ.get("XDG_CONFIG_HOME", "").strip()
+    if not base:
+        try:
+            base = str(Path.home() / ".config")
+        except RuntimeError:  # no home directory
+            return [Path("cellwright.toml")]
+    return [Path("cellwright.toml"), Path(base) / "cellwright" / "config.toml"]
+
+
+def _configured_operator() -> str:
+    import tomllib
+
+    for path in config_files():
+        try:
+            with path.open("rb") as f:
+                who = tomllib.load(f).get("operator", "")
+        except FileNotFoundError:
+            continue
+        except tomllib.TOMLDecodeError as exc:
+            die(f"{path}: not valid TOML: {exc}")
+        except OSError as exc:
+            die(f"{path}: cannot read it: {exc.strerror or exc}")
+        if not isinstance(who, str):
+            die(f"{path}: operator must be a string, e.g. operator = \"alice\"")
+        if who.strip():
+            return who.strip()
+    return ""
+
+
 def operator_identity(given: str | None) -> str:
-    who = (given or os.environ.get("CELLWRIGHT_OPERATOR") or "").strip()
+    """Who acts: --operator, else CELLWRIGHT_OPERATOR, else a config file; never anonymous (exit 2)."""
+    if given is not None:
+        if not given.strip():
+            die("--operator: a blank name is anonymous; give your name")
+        return given.strip()
+    who = os.environ.get("CELLWRIGHT_OPERATOR", "").strip() or _configured_operator()
     if not who:
-        die("refusing an anonymous change to a run: give --operator NAME or set CELLWRIGHT_OPERATOR")
+        places = " or ".join(str(p) for p in config_files())
+        die("refusing an anonymous change to a run: give --operator NAME, set CELLWRIGHT_OPERATOR, "
+            f"or put operator = \"NAME\" in {places}")
     return who
 
 

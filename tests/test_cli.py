@@ -12,10 +12,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = ROOT / "tests" / "protocol" / "bad"
+OP = {"CELLWRIGHT_OPERATOR": "tester"}  # `run` records who started it
 
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CELLWRIGHT")}
+    base["XDG_CONFIG_HOME"] = str(cwd / "no-config")  # the user's own config never leaks in
     return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd, text=True,
                           capture_output=True, timeout=120, env={**base, **(env or {})})
 
@@ -49,7 +51,7 @@ def test_bad_override_and_bad_workcell(tmp_path):
 
 def test_run_json_summary_fields(tmp_path):
     out = cli("run", str(ROOT / "protocols" / "ipsc-maintenance.yaml"), "-p", "days=3", "--db", "r.db", "--json",
-              cwd=tmp_path)
+              cwd=tmp_path, env=OP)
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     for field in ("status", "steps_done", "steps_failed", "sim_seconds", "wall_seconds", "qc", "measurements"):
@@ -60,7 +62,7 @@ def test_run_json_summary_fields(tmp_path):
 
 def test_operator_commands_need_identity(tmp_path):
     cli("run", str(ROOT / "protocols" / "ipsc-maintenance.yaml"), "-p", "days=1", "--db", "r.db", "--json",
-        cwd=tmp_path)
+        cwd=tmp_path, env=OP)
     out = cli("pause", "R0001", "--db", "r.db", cwd=tmp_path)
     assert out.returncode == 2 and "anonymous" in out.stderr
     out = cli("abort", "R0001", "--db", "r.db", "--reason", "x", cwd=tmp_path, env={"CELLWRIGHT_OPERATOR": "alice"})
@@ -71,7 +73,7 @@ def test_status_and_missing_db(tmp_path):
     out = cli("status", "--db", "nope.db", cwd=tmp_path)
     assert out.returncode == 2 and "no such database" in out.stderr
     cli("run", str(ROOT / "protocols" / "ipsc-maintenance.yaml"), "-p", "days=1", "--db", "r.db", "--json",
-        cwd=tmp_path)
+        cwd=tmp_path, env=OP)
     out = cli("status", "--db", "r.db", "--json", cwd=tmp_path)
     assert json.loads(out.stdout)[0]["status"] == "completed"
 
@@ -114,7 +116,7 @@ def test_audit_verify_and_report(tmp_path):
     import sqlite3
 
     cli("run", str(ROOT / "protocols" / "ipsc-maintenance.yaml"), "-p", "days=2", "--db", "r.db", "--json",
-        cwd=tmp_path)
+        cwd=tmp_path, env=OP)
     out = cli("audit", "verify", "--db", "r.db", cwd=tmp_path)
     assert out.returncode == 0 and "OK" in out.stdout
     out = cli("report", "R0001", "--db", "r.db", "--out", "rep", cwd=tmp_path)
@@ -135,7 +137,8 @@ def test_one_engine_per_database(tmp_path):
     from orchestrator.store import Store
 
     db = tmp_path / "busy.db"
-    first = cli("run", "protocols/ipsc-maintenance.yaml", "-p", "days=2", "--db", str(db), "--json", cwd=ROOT)
+    first = cli("run", "protocols/ipsc-maintenance.yaml", "-p", "days=2", "--db", str(db), "--json", cwd=ROOT,
+                env=OP)
     assert first.returncode == 0, first.stderr
     engine = Store(db)
     engine.claim()  # as a running engine does

@@ -1,0 +1,108 @@
+"""The operator's side of `cellwright`: identity, reasons, pause, confirm, status after a crash."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from orchestrator.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTOCOL = str(ROOT / "protocols" / "ipsc-maintenance.yaml")
+TASK = ("protocol: task-demo\nversion: 1.0.0\ntitle: operator task\n"
+        "labware:\n  plate: {model: corning_6_wellplate, cell_type: ipsc}\n"
+        "steps:\n  - id: load_matrigel\n    ask: Coat the plate with Matrigel and load it\n"
+        "  - id: seed\n    do: liquid_handler.seed\n    with: {plate: plate, cells_per_well: 1.3e4, volume_ul: 2000}\n")
+ANN = {"CELLWRIGHT_OPERATOR": "ann"}
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CELLWRIGHT")}
+    base["XDG_CONFIG_HOME"] = str(cwd / "no-config")  # the user's own config never leaks in
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd, text=True, check=False,
+                          capture_output=True, timeout=120, env={**base, **(env or {})})
+
+
+def cw(*args: str, cwd: Path, env: dict[str, str] | None = None) -> SimpleNamespace:
+    """Like :func:`cli`, in this process (fast) for the commands that start no engine."""
+    from typer.testing import CliRunner
+
+    from orchestrator import cli_records, cli_runs  # noqa: F401  (register their commands)
+    from orchestrator.cli_common import app
+
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("CELLWRIGHT")}
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, list(args), env={**unset, "XDG_CONFIG_HOME": str(cwd / "no-config"),
+                                                          **(env or {})})
+    finally:
+        os.chdir(here)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a traceback: never acceptable
+    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
+
+
+def task_run(tmp: Path) -> Path:
+    """A run paused at an operator task (``load_matrigel``, awaiting a person)."""
+    (tmp / "task.yaml").write_text(TASK)
+    out = cli("run", "task.yaml", "--db", "t.db", "--json", cwd=tmp, env=ANN)
+    assert out.returncode == 4, out.stderr
+    return tmp / "t.db"
+
+
+def crashed(tmp: Path, point: str, replay: bool = True) -> Path:
+    """A run killed right after the intent of ``point`` (e.g. ``step.running@image:1``); with
+    ``replay`` the redo log is applied, so the database shows the run ``running``."""
+    out = cli("run", PROTOCOL, "-p", "days=2", "--db", "c.db", "--json", cwd=tmp,
+              env={**ANN, "CELLWRIGHT_CRASH_AFTER": point})
+    assert out.returncode == 137, out.stderr
+    if replay:
+        Store(tmp / "c.db").close()
+    return tmp / "c.db"
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def step_status(db: Path, key: str) -> str:
+    return rows(db, f"SELECT status FROM steps WHERE key = '{key}'")[0][0]
+
+
+# -- identity ---------------------------------------------------------------------------
+
+def test_run_refuses_anonymous_and_blank_identities(tmp_path):
+    for args, env in ((), {"USER": "mallory"}), (("--operator", "   "), ANN), ((), {"CELLWRIGHT_OPERATOR": "  "}):
+        out = cli("run", PROTOCOL, "-p", "days=1", "--db", "r.db", *args, cwd=tmp_path, env=env)
+        assert out.returncode == 2, (args, env, out.stderr)
+        assert "anonymous" in out.stderr and "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r.db").exists() and not (tmp_path / "var").exists()  # nothing was started
+
+
+def test_identity_from_option_env_or_config_file(tmp_path):
+    (tmp_path / "cellwright.toml").write_text('operator = "carol"\n')
+    assert cli("run", PROTOCOL, "-p", "days=1", "--db", "r.db", cwd=tmp_path).returncode == 0
+    assert cli("run", PROTOCOL, "-p", "days=1", "--db", "r.db", cwd=tmp_path, env=ANN).returncode == 0
+    assert cli("run", PROTOCOL, "-p", "days=1", "--db", "r.db", "--operator", " bob ", cwd=tmp_path,
+               env=ANN).returncode == 0
+    assert [r[0] for r in rows(tmp_path / "r.db", "SELECT operator FROM runs ORDER BY run_id")] == ["carol", "ann", "bob"]
+    (tmp_path / "cellwright.toml").unlink()
+    user = tmp_path / "no-config" / "cellwright"
+    user.mkdir(parents=True)
+    (user / "config.toml").write_text('operator = "dave"\n')
+    db = task_run(tmp_path)
+    out = cw("abort", "R0001", "--db", str(db), "--reason", "no matrigel", cwd=tmp_path)
+    assert out.returncode == 0 and "recorded by dave" in out.stdout, out.stderr
+    (user / "config.toml").write_text("operator = [\n")
+    out = cw("pause", "R0001", "--db", str(db), cwd=tmp_path)
+    assert out.returncode == 2 and "config.toml" in out.stderr and "Traceback" not in out.stderr
