@@ -42,6 +42,7 @@ def die(message: str, code: int = 2) -> NoReturn:
 OperatorOpt = Annotated[Optional[str], typer.Option(
     "--operator", help="your identity (else env CELLWRIGHT_OPERATOR, else `operator` in cellwright.toml); required")]
 DbOpt = Annotated[Path, typer.Option("--db", help="SQLite database (env CELLWRIGHT_DB)")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="why (recorded in the audit trail)")]
 
 
 def config_files() -> list[Path]:
@@ -87,6 +88,13 @@ def operator_identity(given: str | None) -> str:
         die("refusing an anonymous change to a run: give --operator NAME, set CELLWRIGHT_OPERATOR, "
             f"or put operator = \"NAME\" in {places}")
     return who
+
+
+def reason_text(reason: str, command: str, what: str = "TEXT") -> str:
+    """A required --reason, stripped; blank counts as missing (exit 2)."""
+    if not reason.strip():
+        die(f"{command} needs --reason {what}")
+    return reason.strip()
 
 
 def open_store(db: Path) -> Any:

@@ -13,6 +13,7 @@ from orchestrator.cli_common import (
     DbOpt,
     JsonOpt,
     OperatorOpt,
+    ReasonOpt,
     WorkcellOpt,
     app,
     die,
@@ -20,6 +21,7 @@ from orchestrator.cli_common import (
     finish_campaign,
     open_store,
     operator_identity,
+    reason_text,
 )
 
 
@@ -83,22 +85,17 @@ def _request(run_id: str, action: str, db: Path, operator: str | None, reason: s
     typer.echo(f"{action} of run {run_id}{' step ' + step if step else ''} recorded by {who}")
 
 
-ReasonOpt = Annotated[str, typer.Option("--reason", help="why (recorded in the audit trail)")]
-
-
 @app.command()
 def pause(run_id: str, db: DbOpt = DEFAULT_DB, operator: OperatorOpt = None, reason: ReasonOpt = "") -> None:
     """Ask a running run to pause at its next safe point (plates go home first)."""
-    _request(run_id, "pause", db, operator, reason or "paused by operator")
+    _request(run_id, "pause", db, operator, reason.strip() or "paused by operator")
 
 
 @app.command()
 def abort(run_id: str, db: DbOpt = DEFAULT_DB, operator: OperatorOpt = None,
           reason: Annotated[str, typer.Option("--reason", help="why (required)")] = "") -> None:
     """Abort a run at its next safe point (plates go home first). Final."""
-    if not reason:
-        die("abort needs --reason TEXT")
-    _request(run_id, "abort", db, operator, reason)
+    _request(run_id, "abort", db, operator, reason_text(reason, "abort"))
 
 
 @app.command()
@@ -116,9 +113,8 @@ def confirm(
     chosen = [name for name, flag in (("done", done), ("redo", redo), ("skip", skip)) if flag]
     if len(chosen) != 1:
         die("give exactly one of --done, --redo, --skip")
-    if not reason:
-        die("confirm needs --reason TEXT (what you checked)")
-    _request(run_id, f"confirm:{chosen[0]}", db, operator, reason, step)
+    _request(run_id, f"confirm:{chosen[0]}", db, operator, reason_text(reason, "confirm", "TEXT (what you checked)"),
+             step)
 
 
 @app.command()

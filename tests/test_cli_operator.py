@@ -106,3 +106,18 @@ def test_identity_from_option_env_or_config_file(tmp_path):
     (user / "config.toml").write_text("operator = [\n")
     out = cw("pause", "R0001", "--db", str(db), cwd=tmp_path)
     assert out.returncode == 2 and "config.toml" in out.stderr and "Traceback" not in out.stderr
+
+
+# -- reasons ----------------------------------------------------------------------------
+
+def test_blank_reason_is_missing_and_reasons_are_stripped(tmp_path):
+    db = task_run(tmp_path)
+    out = cw("abort", "R0001", "--db", str(db), "--reason", "   ", cwd=tmp_path, env=ANN)
+    assert out.returncode == 2 and "needs --reason" in out.stderr
+    out = cw("confirm", "R0001", "load_matrigel", "--done", "--reason", " \t", "--db", str(db), cwd=tmp_path, env=ANN)
+    assert out.returncode == 2 and "needs --reason" in out.stderr
+    assert rows(db, "SELECT * FROM operator_actions") == []  # nothing was recorded
+    out = cw("confirm", "R0001", "load_matrigel", "--done", "--reason", "  coated  ", "--db", str(db), cwd=tmp_path,
+              env=ANN)
+    assert out.returncode == 0, out.stderr
+    assert rows(db, "SELECT reason FROM operator_actions") == [("coated",)]
