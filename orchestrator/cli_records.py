@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -108,6 +109,11 @@ def audit_verify(
     from orchestrator.store import StoreError
     from orchestrator.store.audit import verify
 
+    if expect_head is not None:
+        seq, sep, digest = expect_head.strip().rpartition(":")
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", digest.strip()) or (sep and not seq.strip().isdigit()):
+            die(f"--expect-head {expect_head!r}: expected a SHA-256 head hash (64 hex digits) or SEQ:HASH, "
+                "as `cellwright audit verify` prints it")
     if not db.exists():
         die(f"{db}: no such database (give --db or set CELLWRIGHT_DB)")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -121,3 +122,15 @@ def test_blank_reason_is_missing_and_reasons_are_stripped(tmp_path):
               env=ANN)
     assert out.returncode == 0, out.stderr
     assert rows(db, "SELECT reason FROM operator_actions") == [("coated",)]
+
+
+# -- audit ------------------------------------------------------------------------------
+
+def test_expect_head_must_be_a_hash(tmp_path):
+    assert cli("run", PROTOCOL, "-p", "days=1", "--db", "r.db", cwd=tmp_path, env=ANN).returncode == 0
+    head = json.loads(cw("audit", "verify", "--db", "r.db", "--json", cwd=tmp_path).stdout)["head"]
+    for bad in ("zzz", head[:-1], f"x:{head}", "", f"{head}0"):
+        out = cw("audit", "verify", "--db", "r.db", "--expect-head", bad, cwd=tmp_path)
+        assert out.returncode == 2 and "64 hex digits" in out.stderr, bad
+    assert cw("audit", "verify", "--db", "r.db", "--expect-head", head.upper(), cwd=tmp_path).returncode == 0
+    assert cw("audit", "verify", "--db", "r.db", "--expect-head", f"1:{'0' * 64}", cwd=tmp_path).returncode == 1
