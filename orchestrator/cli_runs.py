@@ -19,9 +19,11 @@ from orchestrator.cli_common import (
     die,
     finish,
     finish_campaign,
+    open_readonly_store,
     open_store,
     operator_identity,
     reason_text,
+    redo_pending,
 )
 
 
@@ -123,8 +125,13 @@ def status(
     db: DbOpt = DEFAULT_DB,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show runs, or one run's steps, deviations and what it waits for."""
-    store = open_store(db)
+    """Show runs, or one run's steps, deviations and what it waits for (read-only)."""
+    from orchestrator.store import StoreError
+
+    store = open_readonly_store(db)
+    if redo_pending(db) and not as_json:
+        typer.echo(f"note: a crashed engine left events in {db}-redo that the database does not have yet "
+                   "(shown without them); `cellwright resume` applies them", err=True)
     try:
         if run_id is None:
             rows = [{k: r[k] for k in ("run_id", "protocol", "version", "status", "operator", "created_wall",
@@ -160,6 +167,8 @@ def status(
         for key in waiting:
             typer.echo(f"in doubt: {key} — check the plate, then: cellwright confirm {run_id} '{key}' "
                        f"--done|--redo|--skip --reason TEXT")
+    except StoreError as exc:
+        die(str(exc))
     finally:
         store.close()
 

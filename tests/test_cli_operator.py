@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -122,6 +123,31 @@ def test_blank_reason_is_missing_and_reasons_are_stripped(tmp_path):
               env=ANN)
     assert out.returncode == 0, out.stderr
     assert rows(db, "SELECT reason FROM operator_actions") == [("coated",)]
+
+
+# -- status: read-only -----------------------------------------------------------------
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file's hash, less the content of ``-shm`` (SQLite's shared memory, which readers use)."""
+    return {p.name: "" if p.name.endswith("-shm") else hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_status_reads_without_writing(tmp_path):
+    """Nothing is created or changed (so it works on a read-only filesystem), not even by a
+    crashed engine's redo log, which status reports instead of replaying."""
+    out = cli("run", PROTOCOL, "-p", "days=1", "--db", "r.db", cwd=tmp_path, env=ANN)
+    assert out.returncode == 0, out.stderr
+    (tmp_path / "c").mkdir()
+    crashed(tmp_path / "c", "step.running@image:1", replay=False)
+    for folder, db in ((tmp_path, "r.db"), (tmp_path / "c", "c.db")):
+        before = snapshot(folder)
+        for args in (("status",), ("status", "R0001"), ("status", "--json"), ("status", "R0001", "--json")):
+            out = cw(*args, "--db", db, cwd=folder)
+            assert out.returncode == 0, out.stderr
+        assert snapshot(folder) == before
+    out = cw("status", "R0001", "--db", "c.db", cwd=tmp_path / "c")
+    assert "a crashed engine left events in c.db-redo" in out.stderr
 
 
 # -- audit ------------------------------------------------------------------------------
