@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -17,6 +17,7 @@ from orchestrator.cli_common import (
     WorkcellOpt,
     app,
     die,
+    engine_running,
     finish,
     finish_campaign,
     open_readonly_store,
@@ -87,6 +88,20 @@ def _request(run_id: str, action: str, db: Path, operator: str | None, reason: s
     typer.echo(f"{action} of run {run_id}{' step ' + step if step else ''} recorded by {who}")
 
 
+def _doubt_hint(run_id: str, step: dict[str, Any]) -> str:
+    """What happens to a step that is in doubt (or a task for a person) when the run is resumed."""
+    key, recovery = step["key"], step["recovery"]
+    if step["kind"] == "operator":
+        return f"when it is done: cellwright confirm {run_id} '{key}' --done|--skip --reason TEXT"
+    if recovery == "repeatable":
+        return f"repeatable: `cellwright resume {run_id}` does it again"
+    if recovery == "query":
+        return f"`cellwright resume {run_id}` asks {step['instrument']} whether it took effect"
+    if recovery == "operator":
+        return f"check the plate, then: cellwright confirm {run_id} '{key}' --done|--redo|--skip --reason TEXT"
+    return f"`cellwright resume {run_id}` continues it"
+
+
 @app.command()
 def pause(run_id: str, db: DbOpt = DEFAULT_DB, operator: OperatorOpt = None, reason: ReasonOpt = "") -> None:
     """Ask a running run to pause at its next safe point (plates go home first)."""
@@ -132,44 +147,65 @@ def status(
     if redo_pending(db) and not as_json:
         typer.echo(f"note: a crashed engine left events in {db}-redo that the database does not have yet "
                    "(shown without them); `cellwright resume` applies them", err=True)
+    live = engine_running(db)
     try:
         if run_id is None:
-            rows = [{k: r[k] for k in ("run_id", "protocol", "version", "status", "operator", "created_wall",
-                                       "detail")} for r in store.runs()]
-            if as_json:
-                typer.echo(json.dumps(rows, indent=2))
-                return
-            from rich.console import Console
-            from rich.table import Table
-
-            table = Table(title=str(db))
-            for col in ("run", "protocol", "status", "operator", "created", "detail"):
-                table.add_column(col)
-            for r in rows:
-                table.add_row(r["run_id"], f"{r['protocol']} {r['version']}", r["status"], r["operator"],
-                              r["created_wall"], (r["detail"] or "")[:80])
-            Console().print(table)
-            return
-        from orchestrator.engine.engine import summarize
-        from orchestrator.engine.history import IN_DOUBT
-
-        if store.run(run_id) is None:
-            die(f"{db}: no run {run_id!r}")
-        summary = summarize(store, run_id)
-        waiting = [s["key"] for s in store.steps(run_id) if s["status"] in IN_DOUBT]
-        summary["in_doubt"] = waiting
-        if as_json:
-            typer.echo(json.dumps(summary, indent=2, default=str))
-            return
-        from orchestrator.console import print_summary
-
-        print_summary({**summary, "wall_seconds": summary["wall_seconds"] or 0.0, "db": str(db)})
-        for key in waiting:
-            typer.echo(f"in doubt: {key} — check the plate, then: cellwright confirm {run_id} '{key}' "
-                       f"--done|--redo|--skip --reason TEXT")
+            _status_all(store, db, live, as_json)
+        else:
+            _status_one(store, db, run_id, live, as_json)
     except StoreError as exc:
         die(str(exc))
     finally:
         store.close()
 
 
+def _stalled(run: dict[str, Any], live: bool) -> bool:
+    """A run recorded as under way with no engine on its database: it crashed."""
+    return not live and run["status"] in ("created", "validated", "planned", "running")
+
+
+def _status_all(store: Any, db: Path, live: bool, as_json: bool) -> None:
+    rows = [{k: r[k] for k in ("run_id", "protocol", "version", "status", "operator", "created_wall", "detail")}
+            for r in store.runs()]
+    if as_json:
+        typer.echo(json.dumps([{**r, "engine_running": live} for r in rows], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=str(db))
+    for col in ("run", "protocol", "status", "operator", "created", "detail"):
+        table.add_column(col)
+    for r in rows:
+        shown = f"{r['status']} — no engine (crashed?)" if _stalled(r, live) else r["status"]
+        table.add_row(r["run_id"], f"{r['protocol']} {r['version']}", shown, r["operator"],
+                      r["created_wall"], (r["detail"] or "")[:80])
+    Console().print(table)
+    if any(_stalled(r, live) for r in rows):
+        typer.echo(f"no engine is running on {db}: continue with `cellwright resume --db {db}`")
+
+
+def _status_one(store: Any, db: Path, run_id: str, live: bool, as_json: bool) -> None:
+    from orchestrator.engine.engine import summarize
+    from orchestrator.engine.history import IN_DOUBT
+
+    run = store.run(run_id)
+    if run is None:
+        die(f"{db}: no run {run_id!r}")
+    summary = summarize(store, run_id)
+    stopped = run["status"] == "paused" or _stalled(run, live)  # in doubt only when nothing runs it
+    waiting = [s for s in store.steps(run_id) if s["status"] in IN_DOUBT] if stopped else []
+    summary["in_doubt"] = [s["key"] for s in waiting]
+    summary["engine_running"] = live
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
+    from orchestrator.console import print_summary
+
+    if _stalled(run, live):
+        summary["error"] = (f"no engine is running on this database (crashed?): "
+                            f"`cellwright resume {run_id} --db {db}`")
+    print_summary({**summary, "wall_seconds": summary["wall_seconds"] or 0.0, "db": str(db)})
+    for step in waiting:
+        what = "waiting for a person" if step["kind"] == "operator" else "in doubt"
+        typer.echo(f"{what}: {step['key']} — {_doubt_hint(run_id, step)}")

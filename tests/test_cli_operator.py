@@ -125,6 +125,58 @@ def test_blank_reason_is_missing_and_reasons_are_stripped(tmp_path):
     assert rows(db, "SELECT reason FROM operator_actions") == [("coated",)]
 
 
+# -- status -----------------------------------------------------------------------------
+
+def test_status_says_what_resume_does_with_each_step_in_doubt(tmp_path):
+    expected = {"step.running@image:1": ("day[0].image", "repeatable: `cellwright resume R0001` does it again"),
+                "step.running@fetch:2": ("move0008.fetch", "`cellwright resume R0001` asks incubator whether"),
+                "step.running@feed:1": ("day[0].feed", "check the plate, then: cellwright confirm R0001 'day[0].feed'")}
+    for point, (key, hint) in expected.items():
+        work = tmp_path / point.replace("@", "-").replace(":", "-")
+        work.mkdir()
+        db = crashed(work, point)
+        out = cw("status", "R0001", "--db", str(db), cwd=work)
+        assert out.returncode == 0, out.stderr
+        lines = [line for line in out.stdout.splitlines() if line.startswith("in doubt:")]
+        assert len(lines) == 1 and lines[0].startswith(f"in doubt: {key} — {hint}"), out.stdout
+        assert ("confirm" in lines[0]) == point.endswith("feed:1")
+        assert json.loads(cw("status", "R0001", "--db", str(db), "--json", cwd=work).stdout)["in_doubt"] == [key]
+
+
+def test_status_shows_nothing_in_doubt_for_a_finished_run(tmp_path):
+    db = task_run(tmp_path)
+    out = cw("status", "R0001", "--db", str(db), cwd=tmp_path)
+    assert "waiting for a person: load_matrigel — when it is done: cellwright confirm R0001 'load_matrigel' " \
+           "--done|--skip" in out.stdout
+    assert cw("abort", "R0001", "--db", str(db), "--reason", "no matrigel", cwd=tmp_path, env=ANN).returncode == 0
+    assert cli("resume", "R0001", "--db", str(db), cwd=tmp_path, env=ANN).returncode == 1
+    assert step_status(db, "load_matrigel") == "awaiting_operator"  # left as it was by the abort
+    out = cw("status", "R0001", "--db", str(db), cwd=tmp_path)
+    assert out.returncode == 0 and "aborted" in out.stdout
+    assert "load_matrigel" not in out.stdout and "confirm" not in out.stdout
+    assert json.loads(cw("status", "R0001", "--db", str(db), "--json", cwd=tmp_path).stdout)["in_doubt"] == []
+
+
+def test_status_names_a_run_no_engine_is_running(tmp_path):
+    db = crashed(tmp_path, "step.running@image:1")
+    out = cw("status", "R0001", "--db", str(db), cwd=tmp_path)
+    assert "running — no engine is running on this database (crashed?)" in " ".join(out.stdout.split())
+    assert "cellwright resume R0001" in out.stdout and "in doubt: day[0].image" in out.stdout
+    out = cw("status", "--db", str(db), cwd=tmp_path)
+    assert "crashed?" in out.stdout and f"continue with `cellwright resume --db {db}`" in out.stdout
+    assert json.loads(cw("status", "--db", str(db), "--json", cwd=tmp_path).stdout)[0]["engine_running"] is False
+    engine = Store(db)
+    engine.claim()  # as a running engine does
+    try:
+        out = cw("status", "R0001", "--db", str(db), cwd=tmp_path)
+        listing = cw("status", "--db", str(db), "--json", cwd=tmp_path)
+    finally:
+        engine.close()
+    assert out.returncode == 0 and "running" in out.stdout
+    assert "crashed" not in out.stdout and "in doubt" not in out.stdout  # its steps are in progress
+    assert json.loads(listing.stdout)[0]["engine_running"] is True
+
+
 # -- status: read-only -----------------------------------------------------------------
 
 def snapshot(folder: Path) -> dict[str, str]:
