@@ -78,14 +78,34 @@ def _request(run_id: str, action: str, db: Path, operator: str | None, reason: s
             die(f"{db}: no run {run_id!r}")
         if run_row["status"] in ("completed", "failed", "aborted"):
             die(f"run {run_id} is {run_row['status']}; it cannot be changed")
-        if step is not None and not store.query("SELECT 1 FROM steps WHERE run_id = ? AND key = ?", (run_id, step)):
-            die(f"run {run_id} has no step {step!r} (see `cellwright status {run_id}`)")
+        if step is not None:
+            rows = store.query("SELECT * FROM steps WHERE run_id = ? AND key = ?", (run_id, step))
+            if not rows:
+                die(f"run {run_id} has no step {step!r} (see `cellwright status {run_id}`)")
+            _check_decision(db, run_row, rows[0], action.partition(":")[2])
         record_request(store, run_id, action, who, reason, step)
     except CellwrightError as exc:
         die(str(exc))
     finally:
         store.close()
     typer.echo(f"{action} of run {run_id}{' step ' + step if step else ''} recorded by {who}")
+
+
+def _check_decision(db: Path, run_row: dict[str, Any], step: dict[str, Any], choice: str) -> None:
+    """Refuse a decision the engine would never read (see engine.recovery and executor._operator_task)."""
+    from orchestrator.engine.history import IN_DOUBT
+
+    run_id, key = run_row["run_id"], step["key"]
+    if step["status"] not in IN_DOUBT:
+        die(f"step {key} of run {run_id} is {step['status']}, not in doubt: there is nothing to confirm")
+    if run_row["status"] == "running" and engine_running(db):
+        die(f"run {run_id} is running: step {key} is in progress, not in doubt")
+    if step["kind"] == "operator":
+        if choice == "redo":
+            die(f"step {key} is a task for a person: give --done or --skip")
+        return
+    if step["recovery"] not in ("operator", "query"):
+        die(f"step {key} of run {run_id} needs no decision: {_doubt_hint(run_id, step)}")
 
 
 def _doubt_hint(run_id: str, step: dict[str, Any]) -> str:

@@ -125,6 +125,47 @@ def test_blank_reason_is_missing_and_reasons_are_stripped(tmp_path):
     assert rows(db, "SELECT reason FROM operator_actions") == [("coated",)]
 
 
+# -- confirm ----------------------------------------------------------------------------
+
+def test_confirm_refuses_steps_no_decision_applies_to(tmp_path):
+    db = crashed(tmp_path, "step.running@image:1")
+    assert step_status(db, "day[0].image") == "running" and step_status(db, "move0001.check_in") == "done"
+    out = cw("confirm", "R0001", "move0001.check_in", "--redo", "--reason", "x", "--db", str(db), cwd=tmp_path, env=ANN)
+    assert out.returncode == 2 and "is done, not in doubt" in out.stderr
+    out = cw("confirm", "R0001", "day[0].image", "--done", "--reason", "x", "--db", str(db), cwd=tmp_path, env=ANN)
+    assert out.returncode == 2 and "does it again" in out.stderr  # repeatable: resume redoes it by itself
+    assert rows(db, "SELECT * FROM operator_actions") == []
+    (tmp_path / "feed").mkdir()
+    db = crashed(tmp_path / "feed", "step.running@feed:1")
+    out = cw("confirm", "R0001", "day[0].feed", "--redo", "--reason", "no fresh medium", "--db", str(db),
+              cwd=tmp_path, env=ANN)
+    assert out.returncode == 0, out.stderr  # an operator-class step in doubt: what confirm is for
+    assert rows(db, "SELECT action, step_key FROM operator_actions") == [("confirm:redo", "day[0].feed")]
+
+
+def test_confirm_refuses_a_step_a_live_engine_is_running(tmp_path):
+    db = crashed(tmp_path, "step.running@feed:1")
+    engine = Store(db)
+    engine.claim()
+    try:
+        out = cw("confirm", "R0001", "day[0].feed", "--done", "--reason", "x", "--db", str(db), cwd=tmp_path, env=ANN)
+        assert out.returncode == 2 and "in progress" in out.stderr
+    finally:
+        engine.close()
+    assert rows(db, "SELECT * FROM operator_actions") == []
+
+
+def test_operator_task_takes_done_or_skip_then_resumes(tmp_path):
+    db = task_run(tmp_path)
+    out = cw("confirm", "R0001", "load_matrigel", "--redo", "--reason", "x", "--db", str(db), cwd=tmp_path, env=ANN)
+    assert out.returncode == 2 and "--done or --skip" in out.stderr
+    out = cw("confirm", "R0001", "load_matrigel", "--done", "--reason", "coated", "--db", str(db), cwd=tmp_path,
+              env=ANN)
+    assert out.returncode == 0, out.stderr
+    out = cli("resume", "R0001", "--db", str(db), "--json", cwd=tmp_path, env=ANN)
+    assert out.returncode == 0 and json.loads(out.stdout)["status"] == "completed", out.stderr
+
+
 # -- status -----------------------------------------------------------------------------
 
 def test_status_says_what_resume_does_with_each_step_in_doubt(tmp_path):
