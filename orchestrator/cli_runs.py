@@ -78,6 +78,8 @@ def _request(run_id: str, action: str, db: Path, operator: str | None, reason: s
             die(f"{db}: no run {run_id!r}")
         if run_row["status"] in ("completed", "failed", "aborted"):
             die(f"run {run_id} is {run_row['status']}; it cannot be changed")
+        if action == "pause":
+            _check_pause(store, run_row)
         if step is not None:
             rows = store.query("SELECT * FROM steps WHERE run_id = ? AND key = ?", (run_id, step))
             if not rows:
@@ -89,6 +91,18 @@ def _request(run_id: str, action: str, db: Path, operator: str | None, reason: s
     finally:
         store.close()
     typer.echo(f"{action} of run {run_id}{' step ' + step if step else ''} recorded by {who}")
+
+
+def _check_pause(store: Any, run_row: dict[str, Any]) -> None:
+    """Refuse a pause that would change nothing now and pause the next resume at once."""
+    run_id = run_row["run_id"]
+    if run_row["status"] == "paused":
+        die(f"run {run_id} is already paused; `cellwright resume {run_id}` to continue")
+    asked = store.query("SELECT operator FROM operator_actions WHERE run_id = ? AND action = 'pause' AND consumed = 0",
+                        (run_id,))
+    if asked:
+        die(f"a pause of run {run_id} was already requested by {asked[0]['operator']}; "
+            "it takes effect at the next safe point")
 
 
 def _check_decision(db: Path, run_row: dict[str, Any], step: dict[str, Any], choice: str) -> None:

@@ -166,6 +166,22 @@ def test_operator_task_takes_done_or_skip_then_resumes(tmp_path):
     assert out.returncode == 0 and json.loads(out.stdout)["status"] == "completed", out.stderr
 
 
+# -- pause ------------------------------------------------------------------------------
+
+def test_pause_refuses_a_paused_run_and_a_second_request(tmp_path):
+    db = task_run(tmp_path)
+    out = cw("pause", "R0001", "--db", str(db), cwd=tmp_path, env=ANN)
+    assert out.returncode == 2 and "already paused" in out.stderr and "cellwright resume R0001" in out.stderr
+    assert rows(db, "SELECT * FROM operator_actions") == []
+    (tmp_path / "c").mkdir()
+    db = crashed(tmp_path / "c", "step.running@image:1")
+    out = cw("pause", "R0001", "--db", str(db), "--reason", "  hood needed ", cwd=tmp_path, env=ANN)
+    assert out.returncode == 0, out.stderr
+    out = cw("pause", "R0001", "--db", str(db), cwd=tmp_path, env={"CELLWRIGHT_OPERATOR": "bob"})
+    assert out.returncode == 2 and "already requested by ann" in out.stderr
+    assert rows(db, "SELECT action, operator, reason FROM operator_actions") == [("pause", "ann", "hood needed")]
+
+
 # -- status -----------------------------------------------------------------------------
 
 def test_status_says_what_resume_does_with_each_step_in_doubt(tmp_path):
