@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import sqlite3
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
@@ -112,110 +110,25 @@ def open_store(db: Path) -> Any:
         die(str(exc))
 
 
-class ReadOnlyStore:
-    """The read side of a store on a database opened read-only, as ``audit verify`` opens it:
-    nothing is written and no file is created (works on a read-only filesystem). A crashed
-    engine's redo log is not replayed: :func:`redo_pending` says when it holds events.
-
-    Raises:
-        StoreError: not a cellwright database, a newer one, or a damaged one (as Store says).
-    """
-
-    def __init__(self, db: Path) -> None:
-        from orchestrator.store.audit import open_readonly
-
-        self.path = str(db)
-        self.conn = open_readonly(db)
-        try:
-            self._check_schema()
-        except BaseException:
-            self.conn.close()
-            raise
-
-    def _check_schema(self) -> None:
-        from orchestrator.store import StoreError
-        from orchestrator.store.schema import SCHEMA_VERSION, schema_damage
-
-        try:
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            damage = schema_damage(self.conn) if version else []
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from None
-        if version == 0:
-            raise StoreError(f"{self.path} is not a cellwright database (no cellwright schema version)")
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has schema version {version}; this cellwright knows up to "
-                             f"{SCHEMA_VERSION}: upgrade cellwright")
-        if damage:
-            raise StoreError(f"{self.path} is damaged: {'; '.join(m for _, m in damage)} (`cellwright audit "
-                             f"verify --db {self.path}` checks the rest)")
-
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        from orchestrator.store import StoreError
-
-        try:
-            cur = self.conn.execute(sql, params)
-            return [dict(zip([d[0] for d in cur.description], row, strict=True)) for row in cur.fetchall()]
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read {self.path}: {exc}") from None
-
-    def run(self, run_id: str) -> dict[str, Any] | None:
-        rows = self.query("SELECT * FROM runs WHERE run_id = ?", (run_id,))
-        return rows[0] if rows else None
-
-    def runs(self) -> list[dict[str, Any]]:
-        return self.query("SELECT * FROM runs ORDER BY created_wall")
-
-    def steps(self, run_id: str) -> list[dict[str, Any]]:
-        return self.query("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
-
-    def measurements(self, run_id: str) -> list[dict[str, Any]]:
-        return self.query("SELECT * FROM measurements WHERE run_id = ? ORDER BY sim_time, id", (run_id,))
-
-    def verdicts(self, run_id: str) -> list[dict[str, Any]]:
-        return self.query("SELECT * FROM verdicts WHERE run_id = ? ORDER BY id", (run_id,))
-
-    def deviations(self, run_id: str) -> list[dict[str, Any]]:
-        return self.query("SELECT * FROM deviations WHERE run_id = ? ORDER BY id", (run_id,))
-
-    @property
-    def head(self) -> str:
-        rows = self.query("SELECT hash FROM chain_head WHERE id = 1")
-        return str(rows[0]["hash"]) if rows else "0" * 64
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def open_readonly_store(db: Path) -> ReadOnlyStore:
-    from orchestrator.store import StoreError
+def open_readonly_store(db: Path) -> Any:
+    """The store of an existing database, opened for reading only (exit 2 when it is not one)."""
+    from orchestrator.store import Store, StoreError
 
     if not db.exists():
         die(f"{db}: no such database (give --db or set CELLWRIGHT_DB)")
     if db.is_file() and db.stat().st_size == 0:
         die(f"{db}: an empty file, not a cellwright database (nothing was written to it)")
     try:
-        return ReadOnlyStore(db)
+        return Store(db, readonly=True)
     except StoreError as exc:
         die(str(exc))
 
 
 def engine_running(db: Path) -> bool:
-    """Whether an engine holds ``db``: it keeps an exclusive flock on ``<db>-redo`` (see
-    orchestrator.store.redo). Probed with a shared lock taken and dropped at once; no file is created."""
-    try:
-        fd = os.open(f"{db}-redo", os.O_RDONLY)
-    except OSError:
-        return False  # no log: no engine (an engine keeps its log until it closes)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # drops our lock
-    return False
+    """Whether an engine holds ``db`` (see :func:`orchestrator.store.redo.engine_holds`)."""
+    from orchestrator.store.redo import engine_holds
+
+    return engine_holds(f"{db}-redo")
 
 
 def redo_pending(db: Path) -> bool:

@@ -217,6 +217,11 @@ def _status_all(store: Any, db: Path, live: bool, as_json: bool) -> None:
     Console().print(table)
     if any(_stalled(r, live) for r in rows):
         typer.echo(f"no engine is running on {db}: continue with `cellwright resume --db {db}`")
+    from orchestrator.cli_plates import plates_left_behind
+
+    for p in plates_left_behind(store):
+        typer.echo(f"left on an instrument: {p['plate']} (run {p['run_id']}, {p['status']}) at {p['site']} — "
+                   f"remove it, then `cellwright unload {p['plate']} --reason TEXT`")
 
 
 def _status_one(store: Any, db: Path, run_id: str, live: bool, as_json: bool) -> None:

@@ -137,6 +137,24 @@ class RedoLog:
             self.fd = -1
 
 
+def engine_holds(path: str) -> bool:
+    """Whether an engine holds the redo log at ``path`` (its exclusive lock): probed with a
+    shared lock taken and dropped at once; no file is created."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False  # no log: no engine (an engine keeps its log until it closes)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # drops our lock
+    return False
+
+
 def read(path: str) -> tuple[list[LoggedEvent], int]:
     """The whole lines of a redo log, and how many bytes of a torn last line were ignored.
 

@@ -32,6 +32,7 @@ from typing import Any
 from orchestrator.store import redo, sessions
 from orchestrator.store.canonical import canonical
 from orchestrator.store.errors import StoreError
+from orchestrator.store.files import open_readonly
 from orchestrator.store.grouping import CommitGroup, knocking
 from orchestrator.store.projector import apply_event
 from orchestrator.store.schema import MIGRATIONS, SCHEMA_VERSION, schema_damage
@@ -75,13 +76,16 @@ class Store:
     Args:
         path: database file, or ``":memory:"``.
         durability: ``full`` or ``normal`` (see module doc).
+        readonly: open an existing file for reading only (nothing is written or created,
+            works on a read-only file system; a crashed engine's redo log is not replayed);
+            every write raises :class:`StoreError`.
 
     Raises:
         StoreError: the file cannot be opened, is not a cellwright database, was written
-            by a newer version, or its redo log cannot be replayed.
+            by a newer version, is damaged, or its redo log cannot be replayed.
     """
 
-    def __init__(self, path: str | Path, durability: str = "normal") -> None:
+    def __init__(self, path: str | Path, durability: str = "normal", *, readonly: bool = False) -> None:
         self.path = str(path)
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
@@ -98,6 +102,16 @@ class Store:
         self.claimed: redo.RedoLog | None = None
         """The locked redo log while this store is an engine's (see :meth:`claim`)."""
         try:
+            if readonly:
+                self.conn = open_readonly(self.path)
+                self.conn.row_factory = sqlite3.Row
+                self.broken = f"{self.path} is open for reading only"
+                self._refuse_foreign()
+                if self.conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    raise StoreError(f"{self.path} is not a cellwright database (no cellwright schema version)")
+                self._migrate()  # only checks the version: a read-only store never migrates
+                self._refuse_damaged()
+                return
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
@@ -109,10 +123,7 @@ class Store:
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute("PRAGMA cache_size=-32768")  # 32 MiB: a campaign's hot pages stay in memory
             self._migrate()
-            damage = schema_damage(self.conn)
-            if damage:
-                raise StoreError(f"{self.path} is damaged: {'; '.join(m for _, m in damage)} (`cellwright audit "
-                                 f"verify --db {self.path}` checks the rest); nothing was written")
+            self._refuse_damaged()
             if self.path != ":memory:":
                 self._recover()
         except sqlite3.DatabaseError as exc:
@@ -121,6 +132,12 @@ class Store:
         except BaseException:
             self._abandon()
             raise
+
+    def _refuse_damaged(self) -> None:
+        damage = schema_damage(self.conn)
+        if damage:
+            raise StoreError(f"{self.path} is damaged: {'; '.join(m for _, m in damage)} (`cellwright audit verify "
+                             f"--db {self.path}` checks the rest); nothing was written")
 
     def _abandon(self) -> None:
         """Close the connection of a store that failed to open."""
@@ -144,6 +161,8 @@ class Store:
                 f"{self.path} has schema version {version}; this cellwright knows up to {SCHEMA_VERSION}: upgrade cellwright"
             )
         for number in range(version, SCHEMA_VERSION):
+            if self.broken is not None:
+                raise StoreError(f"{self.path} has schema version {version}; open it for writing once to migrate it")
             with self._transaction():
                 for statement in MIGRATIONS[number]:
                     self.conn.execute(statement)
@@ -333,6 +352,8 @@ class Store:
         """
         if self.path == ":memory:" or self.claimed is not None:
             return
+        if self.broken is not None:
+            raise StoreError(self.broken)
         lost = sessions.lost_redo_log(self.conn, self.redo_path)
         if lost is not None:
             raise StoreError(f"{lost[1]}. Check the plates of the unfinished runs (`cellwright status`), then "

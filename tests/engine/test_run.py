@@ -191,12 +191,16 @@ def test_a_plate_left_on_an_instrument_pauses_the_runs_that_need_it(tmp_path):
 
     # A person takes the plate off and says so: the next resume completes (and, in
     # simulation, the plate leaves the simulated world).
+    from orchestrator.cli_plates import plates_left_behind
+
     store = Store(db)
+    assert [(p["plate"], p["site"]) for p in plates_left_behind(store)] == [("R0001.plate", "lh1")]  # status lists it
     with pytest.raises(Exception, match="which is paused"):
         record_unload(store, "R0002.plate", "tester", "not a finished run's plate")
     assert record_unload(store, "R0001.plate", "tester", "taken off lh1 by hand") == ("R0001", "lh1")
     with pytest.raises(Exception, match="already unloaded"):
         record_unload(store, "R0001.plate", "tester", "twice")
+    assert plates_left_behind(store) == []
     store.close()
     (done,) = resume_runs(["R0002"], db=db, operator="tester")
     assert done.summary["status"] == "completed", done.summary

@@ -6,10 +6,10 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from orchestrator.store.sqlite import Store, StoreError
+from orchestrator.store.files import open_readonly
+from orchestrator.store.sqlite import Store
 
 
 class Event(NamedTuple):
@@ -28,30 +28,6 @@ class Event(NamedTuple):
 
 
 EVENT_COLS = "seq, run_id, kind, subject, actor, sim_time, wall_time, payload, prev_hash, hash"
-
-
-def open_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    """Open a database file for reading only; nothing is ever written to it.
-
-    A database without a ``-wal`` file (closed cleanly) is opened ``immutable`` so not
-    even the ``-wal``/``-shm`` side files are created; one with a ``-wal`` (in use, or
-    not closed cleanly) is opened ``mode=ro`` so the log's committed content is read.
-
-    Raises:
-        StoreError: the file does not exist or cannot be opened.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise StoreError(f"cannot open database {p}: no such file")
-    uri = p.resolve().as_uri()
-    live = Path(str(p) + "-wal").exists()
-    try:
-        conn = sqlite3.connect(f"{uri}?mode=ro" if live else f"{uri}?mode=ro&immutable=1", uri=True,
-                               check_same_thread=False)
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot open database {p}: {exc}") from None
-    return conn
 
 
 @contextmanager
