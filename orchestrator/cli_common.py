@@ -97,7 +97,9 @@ def reason_text(reason: str, command: str, what: str = "TEXT") -> str:
     return reason.strip()
 
 
-def open_store(db: Path) -> Any:
+def open_store(db: Path, readonly: bool = False) -> Any:
+    """The store of an existing database (``readonly``: nothing is written or created);
+    exit 2 when the file is missing, empty or not a cellwright database."""
     from orchestrator.store import Store, StoreError
 
     if not db.exists():
@@ -105,21 +107,7 @@ def open_store(db: Path) -> Any:
     if db.is_file() and db.stat().st_size == 0:
         die(f"{db}: an empty file, not a cellwright database (nothing was written to it)")
     try:
-        return Store(db)
-    except StoreError as exc:
-        die(str(exc))
-
-
-def open_readonly_store(db: Path) -> Any:
-    """The store of an existing database, opened for reading only (exit 2 when it is not one)."""
-    from orchestrator.store import Store, StoreError
-
-    if not db.exists():
-        die(f"{db}: no such database (give --db or set CELLWRIGHT_DB)")
-    if db.is_file() and db.stat().st_size == 0:
-        die(f"{db}: an empty file, not a cellwright database (nothing was written to it)")
-    try:
-        return Store(db, readonly=True)
+        return Store(db, readonly=readonly)
     except StoreError as exc:
         die(str(exc))
 

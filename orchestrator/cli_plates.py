@@ -6,7 +6,16 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.cli_common import DEFAULT_DB, DbOpt, OperatorOpt, app, die, open_store, operator_identity
+from orchestrator.cli_common import (
+    DEFAULT_DB,
+    DbOpt,
+    OperatorOpt,
+    app,
+    die,
+    open_store,
+    operator_identity,
+    reason_text,
+)
 
 
 @app.command()
@@ -23,11 +32,10 @@ def unload(
     from orchestrator.engine.control import record_unload
 
     who = operator_identity(operator)
-    if not reason.strip():
-        die("unload needs --reason TEXT (where the plate went)")
+    why = reason_text(reason, "unload", "TEXT (where the plate went)")
     store = open_store(db)
     try:
-        run_id, site = record_unload(store, plate, who, reason)
+        run_id, site = record_unload(store, plate, who, why)
     except CellwrightError as exc:
         die(str(exc))
     finally:

@@ -19,6 +19,7 @@ from orchestrator.cli_common import (
     die,
     open_store,
     operator_identity,
+    reason_text,
 )
 
 
@@ -138,9 +139,10 @@ def audit_accept_loss(
     from orchestrator.engine.control import record_loss_accepted
 
     who = operator_identity(operator)
+    why = reason_text(reason, "accept-loss", "TEXT (what you checked)")
     store = open_store(db)
     try:
-        seq = record_loss_accepted(store, who, reason)
+        seq = record_loss_accepted(store, who, why)
     except CellwrightError as exc:
         die(str(exc))
     finally:

@@ -20,7 +20,6 @@ from orchestrator.cli_common import (
     engine_running,
     finish,
     finish_campaign,
-    open_readonly_store,
     open_store,
     operator_identity,
     reason_text,
@@ -177,7 +176,7 @@ def status(
     """Show runs, or one run's steps, deviations and what it waits for (read-only)."""
     from orchestrator.store import StoreError
 
-    store = open_readonly_store(db)
+    store = open_store(db, readonly=True)
     if redo_pending(db) and not as_json:
         typer.echo(f"note: a crashed engine left events in {db}-redo that the database does not have yet "
                    "(shown without them); `cellwright resume` applies them", err=True)

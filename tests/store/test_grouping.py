@@ -48,6 +48,16 @@ def _recorded(store: Store) -> list[str]:
     return [e["kind"] for e in store.events() if not e["kind"].startswith("engine.")]
 
 
+def crash_with_one_event_in_the_redo_log(db: Path) -> None:
+    """An engine that committed one event, made a second durable in its redo log, and died."""
+    store, journal = _grouped(db)
+    journal.note("committed", {})
+    store.on_idle(real_wait=True)
+    journal.note("only in the redo log", {})
+    store.flush()
+    _crash(store)
+
+
 def _grouped(path: Path) -> tuple[Store, Journal]:
     store = Store(path)
     store.group_commits(True)
@@ -213,12 +223,7 @@ def test_a_failed_redo_write_stops_all_writing(tmp_path: Path) -> None:
 
 def test_audit_verify_mentions_events_awaiting_recovery(tmp_path: Path) -> None:
     db = tmp_path / "g.db"
-    store, journal = _grouped(db)
-    journal.note("committed", {})
-    store.on_idle(real_wait=True)
-    journal.note("only in the redo log", {})
-    store.flush()
-    _crash(store)
+    crash_with_one_event_in_the_redo_log(db)
     report = verify(db)  # read-only: it does not replay
     assert report.ok and report.events == 2  # engine.started, committed
     assert any("1 event(s) in" in n and "g.db-redo" in n for n in report.notes)

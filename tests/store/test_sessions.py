@@ -11,7 +11,7 @@ from orchestrator.engine.control import record_loss_accepted
 from orchestrator.store import Store, StoreError
 from orchestrator.store.audit import verify
 from orchestrator.store.journal import Journal
-from tests.store.test_grouping import _crash, _grouped
+from tests.store.test_grouping import _crash, _grouped, crash_with_one_event_in_the_redo_log
 
 
 def test_a_clean_stop_and_a_crash_with_its_log_are_not_losses(tmp_path: Path) -> None:
@@ -32,12 +32,7 @@ def test_a_clean_stop_and_a_crash_with_its_log_are_not_losses(tmp_path: Path) ->
 
 def test_a_deleted_redo_log_fails_verify_and_stops_engines_until_accepted(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    store, journal = _grouped(db)
-    journal.note("committed", {})
-    store.on_idle(real_wait=True)
-    journal.note("only in the redo log", {})
-    store.flush()
-    _crash(store)
+    crash_with_one_event_in_the_redo_log(db)
     os.remove(str(db) + "-redo")  # by hand
 
     report = verify(db)
