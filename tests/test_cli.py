@@ -137,15 +137,15 @@ def test_one_engine_per_database(tmp_path):
     from orchestrator.store import Store
 
     db = tmp_path / "busy.db"
-    first = cli("run", "protocols/ipsc-maintenance.yaml", "-p", "days=2", "--db", str(db), "--json", cwd=ROOT,
-                env=OP)
+    protocol = str(ROOT / "protocols" / "ipsc-maintenance.yaml")
+    first = cli("run", protocol, "-p", "days=2", "--db", str(db), "--json", cwd=tmp_path, env=OP)
     assert first.returncode == 0, first.stderr
     engine = Store(db)
     engine.claim()  # as a running engine does
     try:
         env = {"CELLWRIGHT_OPERATOR": "ann"}
-        for args in (("run", "protocols/ipsc-maintenance.yaml", "-p", "days=2"), ("resume", "R0001")):
-            out = cli(*args, "--db", str(db), cwd=ROOT, env=env)
+        for args in (("run", protocol, "-p", "days=2"), ("resume", "R0001")):
+            out = cli(*args, "--db", str(db), cwd=tmp_path, env=env)
             assert out.returncode == 1, out.stdout + out.stderr
             assert "another cellwright engine is running on" in out.stderr and "Traceback" not in out.stderr
         other = Store(tmp_path / "busy.db")
