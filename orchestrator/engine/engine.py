@@ -225,8 +225,9 @@ class Engine:
             if row["status"] in ("completed", "failed", "aborted"):
                 why = left_behind(row["plate"], row["run_id"], row["status"], site.name)
             else:
-                why = (f"plate {row['plate']} of unfinished run {row['run_id']} is at {site.name}: resume that run "
-                       f"too (`cellwright resume` resumes every unfinished run) or abort it")
+                why = (f"plate {row['plate']} of unfinished run {row['run_id']} is at {site.name}: continue that run "
+                       f"first (`cellwright resume {row['run_id']}`; a `cellwright pause {row['run_id']}` before it "
+                       f"sends its plates home at once) or abort it")
             for place in (site, self.cell.plates_out):
                 if place.try_take(row["plate"]):
                     place.strand(row["plate"], why)
