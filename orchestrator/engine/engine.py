@@ -180,7 +180,7 @@ class Engine:
         extra = _json(created[0]["payload"]) if created else {}
         handle = self._attach(run_id, graph, row["status"], resume=True, release_s=extra.get("release_s", 0.0),
                               priority=extra.get("priority", 0), plan=plan)
-        crashed = row["status"] == "running"
+        crashed = row["status"] in ("created", "validated", "planned", "running")
         self.journal.note("run.resumed", {"after": "crash" if crashed else row["status"],
                                           "in_doubt": [s.key for s in handle.executor.history.in_doubt()]},
                           run_id=run_id, sim_time=self.clock.now(), actor=self.operator)
@@ -192,6 +192,10 @@ class Engine:
 
     async def _execute(self, handle: RunHandle) -> None:
         state = handle.state
+        if state.state == "created":  # a crash before the run was validated: the resume has validated it
+            state.validate(reason="protocol and workcell validated at resume")
+        if state.state == "validated":
+            state.plan(reason="planned at resume: each step at its earliest allowed time")
         if state.state == "planned":
             state.start(reason="started")
         elif state.state == "paused":

@@ -53,7 +53,10 @@ def done_keys(db: Path) -> set[str]:
     {"CELLWRIGHT_CRASH_AFTER": "step.done:30"},          # right after an outcome
     {"CELLWRIGHT_CRASH_AFTER": "step.running@feed:3"},   # a medium exchange started: only a person can tell
     {"CELLWRIGHT_CRASH_AFTER": "step.running@fetch:4"},  # an incubator fetch started: the incubator can tell
-], ids=["intent", "transition", "measurement", "outcome", "operator-in-doubt", "query-in-doubt"])
+    {"CELLWRIGHT_CRASH_AFTER": "run.created:1"},         # the run recorded, not yet validated
+    {"CELLWRIGHT_CRASH_AFTER": "run.transition:1"},      # validated, not yet planned
+], ids=["intent", "transition", "measurement", "outcome", "operator-in-doubt", "query-in-doubt", "created",
+        "validated"])
 def test_kill_and_resume_loses_and_repeats_nothing(tmp_path, crash):
     ref = reference(tmp_path)
     db = tmp_path / "c.db"
