@@ -33,15 +33,20 @@ def test_a_dropped_table_fails_verify_and_every_command_says_so(tmp_path):
 
 def test_empty_and_foreign_files_are_not_taken_for_databases(tmp_path):
     (tmp_path / "empty.db").write_bytes(b"")
-    with sqlite3.connect(tmp_path / "other.db") as conn:
-        conn.execute("CREATE TABLE inventory (item TEXT)")
-    conn.close()
-    for name in ("empty.db", "other.db"):
+    for name, version in (("other.db", 0), ("versioned.db", 1)):  # another application's databases
+        with sqlite3.connect(tmp_path / name) as conn:
+            conn.execute("CREATE TABLE inventory (item TEXT)")
+            conn.execute(f"PRAGMA user_version = {version}")
+        conn.close()
+    run = ["run", str(ROOT / "protocols" / "ipsc-maintenance.yaml"), "-p", "days=1", "--operator", "alice"]
+    for name in ("empty.db", "other.db", "versioned.db"):
         before = _digest(tmp_path / name)
-        for command in (["status"], ["pause", "R0001", "--operator", "alice"], ["resume", "--operator", "alice"]):
+        for command in (["status"], ["pause", "R0001", "--operator", "alice"], ["resume", "--operator", "alice"],
+                        ["report", "R0001", "--out", "rep"], *([run] if name != "empty.db" else [])):
             out = cli(*command, "--db", name, cwd=tmp_path)
             assert out.returncode == 2, (name, command, out.stdout, out.stderr)
             assert "not a cellwright database" in out.stderr and "Traceback" not in out.stderr, (name, command)
         assert _digest(tmp_path / name) == before
+        assert not list(tmp_path.glob(f"{name}-*")), name  # no side files either
     out = cli("audit", "verify", "--db", "empty.db", cwd=tmp_path)
     assert out.returncode == 2 and "not a cellwright database" in out.stderr

@@ -16,9 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator import __version__
-from orchestrator.store.audit import open_readonly, verify
-from orchestrator.store.schema import schema_damage
-from orchestrator.store.sqlite import Store, StoreError
+from orchestrator.store.audit import verify
+from orchestrator.store.sqlite import Store
 
 SCHEMA = "cellwright.batch-record/1"
 """Identifier (and version) of the JSON layout."""
@@ -46,15 +45,11 @@ def _open(store: Store | str | os.PathLike[str]) -> Iterator[tuple[_Reader, str 
     if isinstance(store, Store):
         yield _Reader(store.conn), (None if store.path == ":memory:" else store.path)
         return
-    conn = open_readonly(store)
+    reader = Store(store, readonly=True)  # refuses a foreign, newer or damaged database
     try:
-        damage = schema_damage(conn)
-        if damage:
-            raise StoreError(f"{store} is damaged: {'; '.join(m for _, m in damage)} — no batch record was written "
-                             f"(`cellwright audit verify --db {store}` lists what is wrong)")
-        yield _Reader(conn), str(store)
+        yield _Reader(reader.conn), str(store)
     finally:
-        conn.close()
+        reader.close()
 
 
 def _loads(text: Any) -> Any:

@@ -19,7 +19,7 @@ def open_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
     Raises:
         StoreError: the file does not exist or cannot be opened.
     """
-    p = Path(path)
+    p = Path(os.path.realpath(path))  # a symlink's target: its -wal is beside it
     if not p.is_file():
         raise StoreError(f"cannot open database {p}: no such file")
     uri = p.resolve().as_uri()

@@ -86,7 +86,8 @@ class Store:
     """
 
     def __init__(self, path: str | Path, durability: str = "normal", *, readonly: bool = False) -> None:
-        self.path = str(path)
+        # the file itself, not a symlink to it: its redo log and side files are beside it
+        self.path = str(path) if str(path) == ":memory:" else os.path.realpath(path)
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         self.durability = durability
@@ -148,11 +149,11 @@ class Store:
     # -- schema ------------------------------------------------------------------
     def _refuse_foreign(self) -> None:
         """Before anything is set or written: a database with tables but no cellwright
-        schema version belongs to something else."""
-        if (self.conn.execute("PRAGMA user_version").fetchone()[0] == 0
-                and self.conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None):
-            raise StoreError(f"{self.path} is not a cellwright database (it has tables but no cellwright schema "
-                             f"version); nothing was written")
+        schema version, or without an ``events`` table, belongs to something else."""
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and ("events" not in tables or self.conn.execute("PRAGMA user_version").fetchone()[0] == 0):
+            raise StoreError(f"{self.path} is not a cellwright database (it has tables but no cellwright journal "
+                             f"or schema version); nothing was written")
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]

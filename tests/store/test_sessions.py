@@ -53,3 +53,19 @@ def test_a_deleted_redo_log_fails_verify_and_stops_engines_until_accepted(tmp_pa
     store.close()
     report = verify(db)
     assert report.ok and any("ann accepted the loss" in n for n in report.notes)
+
+
+def test_a_database_reached_through_a_symlink_finds_its_redo_log(tmp_path: Path) -> None:
+    real = tmp_path / "data" / "s.db"
+    real.parent.mkdir()
+    link = tmp_path / "link.db"
+    link.symlink_to(real)
+    crash_with_one_event_in_the_redo_log(link)
+    assert os.path.getsize(str(real) + "-redo") > 0  # beside the file, not beside the link
+    report = verify(link)  # read-only: sees the committed events, notes the waiting one
+    assert report.ok and any("s.db-redo" in n for n in report.notes)
+    store = Store(link)
+    assert store.recovered == 1
+    store.claim()  # not mistaken for a deleted log
+    store.close()
+    assert verify(link).ok

@@ -42,7 +42,7 @@ def connection(
     else:
         conn = open_readonly(source)
         try:
-            yield conn, str(source)
+            yield conn, os.path.realpath(source)  # its redo log is beside the file, not a symlink
         finally:
             conn.close()
 
