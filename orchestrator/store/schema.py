@@ -162,7 +162,12 @@ def schema_damage(conn: Any) -> list[tuple[str, str]]:
     if version > SCHEMA_VERSION:
         return []  # a newer cellwright's database: the caller refuses it by version
     problems = []
-    for table, columns in expected_tables(version).items():
+    expected = expected_tables(version)
+    for table in sorted(expected_tables(SCHEMA_VERSION).keys() - expected.keys()):
+        if table in have:  # a later migration's table in an older database: the version was set back
+            problems.append(("modified", f"the schema version (PRAGMA user_version) is {version}, but table "
+                                         f"{table} of a later version is there: the version was changed"))
+    for table, columns in expected.items():
         if table not in have:
             problems.append(("deleted", f"table {table} is missing (schema version {version} has it): dropped or "
                                         f"renamed"))

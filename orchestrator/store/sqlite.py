@@ -110,8 +110,8 @@ class Store:
                 self._refuse_foreign()
                 if self.conn.execute("PRAGMA user_version").fetchone()[0] == 0:
                     raise StoreError(f"{self.path} is not a cellwright database (no cellwright schema version)")
-                self._migrate()  # only checks the version: a read-only store never migrates
                 self._refuse_damaged()
+                self._migrate()  # only checks the version: a read-only store never migrates
                 return
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -123,8 +123,8 @@ class Store:
             self.conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute("PRAGMA cache_size=-32768")  # 32 MiB: a campaign's hot pages stay in memory
+            self._refuse_damaged()  # before a migration could build over the damage
             self._migrate()
-            self._refuse_damaged()
             if self.path != ":memory:":
                 self._recover()
         except sqlite3.DatabaseError as exc:

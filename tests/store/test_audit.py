@@ -377,6 +377,16 @@ def test_a_renamed_table_and_a_reset_version_are_found(db: Path) -> None:
     assert problem.kind == "modified" and "table verdicts has columns" in problem.message
     with _raw(db) as conn:
         conn.execute("ALTER TABLE verdicts DROP COLUMN note")
+        conn.execute("PRAGMA user_version = 1")
+    problem = verify(db).first_problem
+    assert problem.kind == "modified" and "table chain_head of a later version is there" in problem.message  # sorted: the first
+    with pytest.raises(StoreError, match="the version was changed"):
+        Store(db)  # no migration is applied over it
+    with _raw(db) as conn:
+        conn.execute("PRAGMA user_version = 3")
+    with pytest.raises(StoreError, match="upgrade cellwright"):
+        verify(db)
+    with _raw(db) as conn:
         conn.execute("PRAGMA user_version = 0")
     assert "schema version (PRAGMA user_version) is 0" in verify(db).first_problem.message
     with pytest.raises(StoreError, match="not a cellwright database"):

@@ -49,7 +49,7 @@ from orchestrator.store.audit.projections import compare_projections
 from orchestrator.store.audit.readonly import EVENT_COLS, Event, connection, open_readonly, table_names
 from orchestrator.store.audit.report import MAX_PROBLEMS, PROBLEM_KINDS, AuditProblem, AuditReport
 from orchestrator.store import redo, sessions
-from orchestrator.store.schema import schema_damage
+from orchestrator.store.schema import SCHEMA_VERSION, schema_damage
 from orchestrator.store.sqlite import GENESIS, Store, StoreError
 
 __all__ = ["MAX_PROBLEMS", "PROBLEM_KINDS", "AuditProblem", "AuditReport", "open_readonly", "verify"]
@@ -79,6 +79,10 @@ def verify(store_or_path: Store | str | os.PathLike[str] | sqlite3.Connection,
             tables = table_names(conn)
             if "events" not in tables:
                 raise StoreError(f"{path or 'database'} is not a cellwright database (no events table)")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{path or 'database'} has schema version {version}; this cellwright knows up to "
+                                 f"{SCHEMA_VERSION}: upgrade cellwright to verify it")
             damaged = [AuditProblem(None, kind, message) for kind, message in schema_damage(conn)]
             rows = [Event(*r) for r in conn.execute(f"SELECT {EVENT_COLS} FROM events ORDER BY seq").fetchall()]
             recorded: tuple[int, str] | None = None
