@@ -257,8 +257,8 @@ class Engine:
             # Nothing more may happen physically without a record: stop issuing actions.
             handle.error = (f"storage fault: {exc} — the run is paused (no further instrument actions were "
                             f"issued); fix the storage, then `cellwright resume {handle.run_id}`")
-            handle.extra["status"] = "paused"
             log.error("storage fault; run paused", run_id=handle.run_id, error=str(exc))
+            self._pause_for_storage(handle)
             return
         except (InstrumentError, CellwrightError) as exc:
             handle.error = str(exc)
@@ -279,8 +279,21 @@ class Engine:
         except CellwrightError as exc:
             log.error("could not bring plates home", run_id=handle.run_id, error=str(exc))
 
+    def _pause_for_storage(self, handle: RunHandle) -> None:
+        """Record the pause when the journal still works (a simulated world's file failed);
+        otherwise the run is paused in memory only and a resume sees a crash."""
+        handle.extra["status"] = "paused"
+        if self.store.broken is None and not handle.state.final and handle.state.state != "paused":
+            try:
+                handle.state.pause(reason=handle.error or "storage fault")
+            except StorageFault:
+                pass
+
     async def execute(self, run_ids: list[str] | None = None) -> None:
-        """Connect the instruments, run the given runs (default: all added) at once, disconnect."""
+        """Connect the instruments, run the given runs (default: all added) at once, disconnect.
+
+        A storage fault at the final commit pauses the runs still open (what was durable
+        is replayed from the redo log at the next open); it is not raised."""
         ids = run_ids or list(self.runs)
         # Group commit (orchestrator.store.grouping): the dispatcher flushes before every
         # instrument action; the clock's idle hook makes writes durable and commits them.
@@ -290,7 +303,20 @@ class Engine:
             await self._connect_and_run(ids)
         finally:
             self.clock.remove_idle_hook(self.store.on_idle)
-            self.store.group_commits(False)
+            try:
+                self.store.group_commits(False)
+            except StorageFault as exc:
+                log.error("storage fault at the final commit", error=str(exc))
+                for run_id in ids:
+                    handle = self.runs[run_id]
+                    if handle.state.final:  # its end is in the redo log (or the run resumes from before it)
+                        handle.error = (f"{handle.error or handle.state.state}; storage fault at the final commit: "
+                                        f"{exc}")
+                        handle.extra["status"] = handle.state.state
+                    elif handle.extra.get("status") != "paused":
+                        handle.error = (f"storage fault: {exc} — the run is paused; fix the storage, then "
+                                        f"`cellwright resume {run_id}`")
+                        handle.extra["status"] = "paused"
 
     async def _connect_and_run(self, ids: list[str]) -> None:
         self._hold_places_of_other_runs()

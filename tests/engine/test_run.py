@@ -253,6 +253,11 @@ def test_a_simulated_world_that_cannot_be_persisted_pauses_the_run(tmp_path, mon
     assert "storage fault" in s["error"] and "cannot persist the simulated world" in s["error"]
     assert "No space left" in s["error"]
 
+    store = Store(db)  # the journal worked: the pause and its reason are in it
+    assert store.run(result.run_id)["status"] == "paused"
+    assert "cannot persist the simulated world" in store.run(result.run_id)["detail"]
+    store.close()
+
     monkeypatch.setattr(CultureModel, "persist", original)
     (resumed,) = resume_runs([result.run_id], db=db, operator="tester")
     assert resumed.summary["status"] == "completed", resumed.summary
@@ -265,3 +270,22 @@ def test_the_bundled_qc_panel_runs_on_its_own_and_passage_says_it_needs_cells(tm
     assert qc["status"] == "completed" and all(v["passed"] for v in qc["qc"]), qc
     passage = run_protocol(bundled / "passage.yaml", db=tmp_path / "p.db", operator="tester").summary
     assert passage["status"] == "failed" and "no cells" in passage["error"]
+
+
+def test_a_failed_final_commit_is_reported_not_raised(tmp_path, monkeypatch):
+    """The disk fills up just as the engine ends: the run's summary says so (its end is in the
+    redo log); the command does not die with a bare storage error."""
+    from orchestrator.store import StoreError
+    from orchestrator.store.sqlite import Store as StoreClass
+
+    original = StoreClass.group_commits
+
+    def group_commits(self, on):
+        original(self, on)
+        if not on:
+            raise StoreError(f"cannot write to {self.path}: database or disk is full")
+
+    monkeypatch.setattr(StoreClass, "group_commits", group_commits)
+    result = run_protocol(PROTOCOL, db=tmp_path / "f.db", overrides={"days": 1}, operator="tester")
+    assert result.summary["status"] == "completed"
+    assert "storage fault at the final commit" in result.summary["error"]
