@@ -1,7 +1,8 @@
 """Engine sessions in the record, so that a deleted redo log is noticed.
 
 An engine writes ``engine.started`` once it holds the redo log (``Store.claim``) and
-``engine.stopped`` when it closes cleanly (then the log is removed). The log exists for
+``engine.stopped`` when it closes cleanly (then the log is removed); a process that takes
+over a dead engine's log writes ``journal.recovered``, which ends that session too. The log exists for
 the whole session, and only a clean stop removes it, so a last session that never stopped
 and has no log file lost the log to someone deleting it — with the events it held since
 the last commit. Writing an engine is then refused until a person accepts the loss
@@ -18,6 +19,8 @@ from typing import Any
 STARTED = "engine.started"
 STOPPED = "engine.stopped"
 LOSS_ACCEPTED = "journal.loss.accepted"
+RECOVERED = "journal.recovered"
+"""Written when another process took over a dead engine's log: that session is over."""
 
 
 def started_payload() -> dict[str, Any]:
@@ -32,8 +35,8 @@ def lost_redo_log(conn: sqlite3.Connection, redo_path: str) -> tuple[int, str] |
     Raises:
         sqlite3.Error: the events cannot be read.
     """
-    row = conn.execute("SELECT seq, wall_time, payload FROM events WHERE kind IN (?, ?, ?) ORDER BY seq DESC LIMIT 1",
-                       (STARTED, STOPPED, LOSS_ACCEPTED)).fetchone()
+    row = conn.execute("SELECT seq, wall_time, payload FROM events WHERE kind IN (?, ?, ?, ?) ORDER BY seq DESC"
+                       " LIMIT 1", (STARTED, STOPPED, LOSS_ACCEPTED, RECOVERED)).fetchone()
     if row is None or os.path.exists(redo_path):
         return None
     seq, wall_time = row[0], row[1]

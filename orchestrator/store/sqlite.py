@@ -252,9 +252,10 @@ class Store:
             self._insert(e.seq, e.run_id, e.kind, e.subject, e.actor, e.sim_time, e.wall_time,
                          e.payload, json.loads(e.payload), e.prev_hash, e.hash)
         self._head = None
-        if todo or torn:  # the recovery itself is part of the record
-            self.append("journal.recovered", {"events": len(todo), "from_seq": todo[0].seq if todo else None,
-                                              "torn_bytes": torn, "log": log.path}, actor="cellwright")
+        # The recovery itself is part of the record, and ends the dead engine's session
+        # (see orchestrator.store.sessions): its log may be emptied and removed from now on.
+        self.append("journal.recovered", {"events": len(todo), "from_seq": todo[0].seq if todo else None,
+                                          "torn_bytes": torn, "log": log.path}, actor="cellwright")
         self.recovered += len(todo)
 
     # -- units of writes -------------------------------------------------------------

@@ -69,3 +69,18 @@ def test_a_database_reached_through_a_symlink_finds_its_redo_log(tmp_path: Path)
     store.claim()  # not mistaken for a deleted log
     store.close()
     assert verify(link).ok
+
+
+def test_a_log_taken_over_by_another_writer_may_then_be_removed(tmp_path: Path) -> None:
+    """An operator's command replayed the dead engine's log: the session is over, so the
+    emptied log's removal is not a loss."""
+    db = tmp_path / "s.db"
+    crash_with_one_event_in_the_redo_log(db)
+    operator = Store(db)
+    operator.append("operator.pause", {"reason": "r", "step": None}, actor="ann", run_id="R1", subject="R1")
+    operator.close()
+    os.remove(str(db) + "-redo")
+    assert verify(db).ok
+    engine = Store(db)
+    engine.claim()
+    engine.close()
