@@ -169,8 +169,12 @@ class CultureModel:
     def restore(self, path: Path) -> None:
         """Rebuild the world from a log written by :meth:`persist` (plates, locations,
         draws, effects). Claims and reservations are not restored: nothing is moving
-        after a restart."""
-        for record in read_state_log(path):
+        after a restart. A torn last record is cut off, so new records follow whole ones."""
+        records, whole, size = _whole_records(path)
+        if whole < size:
+            with open(path, "r+b") as f:
+                f.truncate(whole)
+        for record in records:
             self.plates.update(record["plates"])
             self.locations.where = dict(record["where"])
             self._draws.update(record["draws"])
@@ -437,6 +441,12 @@ class CultureModel:
 def read_state_log(path: str | Path) -> list[dict[str, Any]]:
     """Records of a world log written by :meth:`CultureModel.persist`; a torn last
     record (the process died while writing it) is ignored."""
+    return _whole_records(path)[0]
+
+
+def _whole_records(path: str | Path) -> tuple[list[dict[str, Any]], int, int]:
+    """``(records, bytes they take, file size)``: the bytes past the last whole record
+    are a torn write."""
     data = Path(path).read_bytes() if Path(path).exists() else b""
     records, at = [], 0
     while at + 8 <= len(data):
@@ -445,7 +455,7 @@ def read_state_log(path: str | Path) -> list[dict[str, Any]]:
             break
         records.append(pickle.loads(data[at + 8:at + 8 + size]))  # our own log, never user input
         at += 8 + size
-    return records
+    return records, at, len(data)
 
 
 def load_effect_log(state_path: str | Path) -> list[dict[str, Any]]:

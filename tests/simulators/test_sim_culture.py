@@ -218,3 +218,21 @@ def test_empty_plate_errors() -> None:
         assert c.snapshot(p)["phase"] == "empty"
 
     run(main)
+
+
+def test_a_torn_world_record_is_cut_off_so_later_records_stay_readable(tmp_path) -> None:
+    """A crash mid-write leaves a torn record; the next world restores without it and appends
+    after the last whole one, so every later restore reads every record."""
+    from simulators.culture import load_effect_log
+
+    path = tmp_path / "world.pkl"
+    world = CultureModel(VirtualClock(), seed=1)
+    world.state_path = path
+    world.record_effect("lh1", "seed", None)
+    with open(path, "ab") as f:
+        f.write((1000).to_bytes(8, "little") + b"half a record")  # the process died here
+    again = CultureModel(VirtualClock(), seed=1)
+    again.state_path = path
+    again.restore(path)
+    again.record_effect("imager", "image", None)
+    assert [e["action"] for e in load_effect_log(path)] == ["seed", "image"]
