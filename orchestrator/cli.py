@@ -67,8 +67,12 @@ def _mention_unfinished(db: Path) -> None:
         store = Store(db)
     except StoreError as exc:
         die(str(exc))
+    from orchestrator.store.redo import engine_holds
+
     try:
-        store.claim()
+        if engine_holds(store.redo_path):  # probed, not claimed: the run claims it itself
+            raise StoreError(f"another cellwright engine is running on {store.path}: wait for it to finish "
+                             f"(`cellwright status`), or use another --db")
         runs = unfinished_runs(store)
     except StoreError as exc:
         store.close()

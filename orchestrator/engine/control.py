@@ -98,7 +98,10 @@ def record_unload(store: Store, plate: str, operator: str, reason: str) -> tuple
         raise CellwrightError(f"no plate {plate!r} in the record (plates: {', '.join(known) or 'none'})")
     run_id, site, status = rows[0]["run_id"], rows[0]["site"], rows[0]["status"]
     if site == UNLOADED:
-        raise CellwrightError(f"plate {plate} was already unloaded (see `cellwright status {run_id}`)")
+        (done,) = store.query("SELECT operator, reason, wall_time FROM operator_actions WHERE action = ?"
+                              " ORDER BY id DESC LIMIT 1", (f"unload:{plate}",))
+        raise CellwrightError(f"plate {plate} was already unloaded by {done['operator']} at {done['wall_time']} "
+                              f"({done['reason']})")
     if status not in FINAL:
         raise CellwrightError(f"plate {plate} belongs to run {run_id}, which is {status}: `cellwright resume "
                               f"{run_id}` takes its plates home, or `cellwright abort {run_id} --reason TEXT`; "

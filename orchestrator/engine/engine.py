@@ -215,7 +215,8 @@ class Engine:
                 if site.holds(plate.id):
                     site.strand(plate.id, left_behind(plate.id, handle.run_id,
                                                       f"{handle.state.state}: {handle.error or 'stopped'}", site.name))
-                    log.error("plate left on an instrument", run_id=handle.run_id, plate=plate.id, site=site.name)
+                    if site is not self.cell.plates_out:
+                        log.error("plate left on an instrument", run_id=handle.run_id, plate=plate.id, site=site.name)
 
     def _hold_places_of_other_runs(self) -> None:
         """Plates of runs this engine does not run that the record puts on an instrument (a
