@@ -103,7 +103,7 @@ def run_protocol(
     try:
         store.claim()  # one engine per database, checked before anything is recorded
         label = f"R{store.query('SELECT COUNT(*) AS n FROM runs')[0]['n'] + 1:04d}"
-        sim_state = sim_state_for(db, label) if the_clock.virtual else None
+        sim_state = sim_state_for(db, label)  # used only by simulated instruments
         engine = Engine(cell, store, the_clock, seed=seed, operator=operator, desk=desk, on_event=on_event,
                         sim_state=sim_state, shared=shared)
         run_id = engine.add_run(graph)
@@ -196,7 +196,7 @@ def run_campaign(
         store.claim()  # one engine per database, checked before anything is recorded
         label = f"R{store.query('SELECT COUNT(*) AS n FROM runs')[0]['n'] + 1:04d}"
         engine = Engine(loaded.workcell, store, the_clock, seed=seed, operator=operator, on_event=on_event,
-                        sim_state=sim_state_for(db, label) if the_clock.virtual else None)
+                        sim_state=sim_state_for(db, label))
         ids = []
         follow = cp is not None and cp.feasible and (follow_branches or not cp.unknown)
         with store.atomic():  # a campaign is recorded whole or not at all
