@@ -31,10 +31,12 @@ from typing import Any
 
 from orchestrator.store import redo, sessions
 from orchestrator.store.canonical import canonical
+from orchestrator.store.crash import crash_point
 from orchestrator.store.errors import StoreError
 from orchestrator.store.files import open_readonly
 from orchestrator.store.grouping import CommitGroup, knocking
 from orchestrator.store.projector import apply_event
+from orchestrator.store.reads import StoreReads
 from orchestrator.store.schema import MIGRATIONS, SCHEMA_VERSION, schema_damage
 
 GENESIS = "0" * 64
@@ -47,30 +49,7 @@ def event_hash(prev_hash: str, seq: int, run_id: str | None, kind: str, subject:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-_CRASH_COUNTS: dict[str, int] = {}
-
-
-def crash_point(when: str, kind: str, subject: str | None) -> None:
-    """Fault injection for crash tests: ``CELLWRIGHT_CRASH_AFTER=step.running:3`` kills the
-    process (exit 137, like kill -9) right after the 3rd ``step.running`` event is durable
-    (committed, or written to the redo log);
-    ``CELLWRIGHT_CRASH_BEFORE=measurement:2`` kills it inside the 2nd ``measurement``
-    write, before its commit; ``step.running@feed:1`` counts only events whose subject
-    contains ``feed``. Unset in normal use."""
-    spec = os.environ.get(f"CELLWRIGHT_CRASH_{when.upper()}")
-    if not spec:
-        return
-    target, _, count = spec.rpartition(":")
-    target, _, contains = target.partition("@")
-    if target != kind or (contains and contains not in (subject or "")):
-        return
-    key = f"{when}:{kind}"
-    _CRASH_COUNTS[key] = _CRASH_COUNTS.get(key, 0) + 1
-    if _CRASH_COUNTS[key] == int(count):
-        os._exit(137)
-
-
-class Store:
+class Store(StoreReads):
     """SQLite journal and projections.
 
     Args:
@@ -519,47 +498,6 @@ class Store:
             (seq, run_id, kind, subject, actor, sim_time, wall, body, prev, digest),
         )
         apply_event(self.conn, seq, run_id, kind, subject, actor, sim_time, wall, payload)
-
-    # -- reads -------------------------------------------------------------------
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        """Rows of a read-only query as dicts."""
-        try:
-            return [dict(r) for r in self.conn.execute(sql, params).fetchall()]
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read {self.path}: {exc}") from None
-
-    def run(self, run_id: str) -> dict[str, Any] | None:
-        """The run's row, or None."""
-        rows = self.query("SELECT * FROM runs WHERE run_id = ?", (run_id,))
-        return rows[0] if rows else None
-
-    def runs(self, status: str | None = None) -> list[dict[str, Any]]:
-        """All runs (optionally with one status), oldest first."""
-        if status:
-            return self.query("SELECT * FROM runs WHERE status = ? ORDER BY created_wall", (status,))
-        return self.query("SELECT * FROM runs ORDER BY created_wall")
-
-    def steps(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's steps in the order they were first recorded."""
-        return self.query("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
-
-    def measurements(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's measurements in time order."""
-        return self.query("SELECT * FROM measurements WHERE run_id = ? ORDER BY sim_time, id", (run_id,))
-
-    def verdicts(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's QC verdicts."""
-        return self.query("SELECT * FROM verdicts WHERE run_id = ? ORDER BY id", (run_id,))
-
-    def deviations(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's deviations."""
-        return self.query("SELECT * FROM deviations WHERE run_id = ? ORDER BY id", (run_id,))
-
-    def events(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        """Events of the chain (all, or one run's), in order."""
-        if run_id is None:
-            return self.query("SELECT * FROM events ORDER BY seq")
-        return self.query("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
 
 
 def _empty(log: redo.RedoLog) -> None:

@@ -1,7 +1,7 @@
 """Kill the engine process at chosen points (like kill -9) and resume.
 
 The crash points are set with CELLWRIGHT_CRASH_AFTER / CELLWRIGHT_CRASH_BEFORE (see
-orchestrator.store.sqlite). After resume: the run completes, no step is lost, no
+orchestrator.store.crash). After resume: the run completes, no step is lost, no
 non-repeatable physical step happened twice, and the audit chain is intact.
 """
 
