@@ -180,6 +180,12 @@ def status(
     if redo_pending(db) and not as_json:
         typer.echo(f"note: a crashed engine left events in {db}-redo that the database does not have yet "
                    "(shown without them); `cellwright resume` applies them", err=True)
+    from orchestrator.store.sessions import lost_redo_log
+
+    lost = lost_redo_log(store.conn, store.redo_path)
+    if lost is not None and not as_json:
+        typer.echo(f"note: {lost[1]}; no engine runs on this database until a person accepts the loss "
+                   f"(`cellwright audit accept-loss --operator NAME --reason TEXT`)", err=True)
     live = engine_running(db)
     try:
         if run_id is None:

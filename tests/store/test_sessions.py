@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,9 @@ def test_a_deleted_redo_log_fails_verify_and_stops_engines_until_accepted(tmp_pa
     report = verify(db)
     assert not report.ok and report.first_problem.kind == "deleted" and report.first_problem.seq == 1
     assert "is missing although that engine never recorded a clean stop" in report.first_problem.message
+    status = subprocess.run([sys.executable, "-m", "orchestrator.cli", "status", "--db", str(db)], text=True,
+                            capture_output=True, timeout=120)
+    assert status.returncode == 0 and "until a person accepts the loss" in status.stderr
     store = Store(db)  # reading and operator writes still work
     with pytest.raises(StoreError, match="accept-loss"):
         store.claim()
