@@ -71,8 +71,7 @@ def _mention_unfinished(db: Path) -> None:
 
     try:
         if engine_holds(store.redo_path):  # probed, not claimed: the run claims it itself
-            raise StoreError(f"another cellwright engine is running on {store.path}: wait for it to finish "
-                             f"(`cellwright status`), or use another --db")
+            raise store.busy_error()
         runs = unfinished_runs(store)
     except StoreError as exc:
         store.close()

@@ -39,6 +39,12 @@ class Request:
     step_key: str | None
 
 
+def _require_identity(operator: str) -> None:
+    """Raises AnonymousOperator for an empty or blank identity."""
+    if not operator or not operator.strip():
+        raise AnonymousOperator("refusing an anonymous change: give --operator NAME or set CELLWRIGHT_OPERATOR")
+
+
 def record_request(store: Store, run_id: str, action: str, operator: str, reason: str,
                    step_key: str | None = None) -> int:
     """Record an operator request (and its audit event) for the engine to act on.
@@ -47,8 +53,7 @@ def record_request(store: Store, run_id: str, action: str, operator: str, reason
         AnonymousOperator: ``operator`` is empty.
         ValueError: unknown action.
     """
-    if not operator or not operator.strip():
-        raise AnonymousOperator("refusing an anonymous change: give --operator NAME or set CELLWRIGHT_OPERATOR")
+    _require_identity(operator)
     if action not in ACTIONS:
         raise ValueError(f"unknown operator action {action!r}; expected one of {', '.join(ACTIONS)}")
     store.append("operator." + action.replace(":", "."), {"reason": reason, "step": step_key},
@@ -74,6 +79,7 @@ def consume(store: Store, run_id: str, request_id: int, sim_time: float) -> None
 
 
 FINAL = ("completed", "failed", "aborted")
+"""Run statuses nothing changes any more."""
 
 
 def record_unload(store: Store, plate: str, operator: str, reason: str) -> tuple[str, str]:
@@ -87,8 +93,7 @@ def record_unload(store: Store, plate: str, operator: str, reason: str) -> tuple
         CellwrightError: no reason, an unknown or already unloaded plate, or a plate of an
             unfinished run (resume or abort that run: it takes its plates home).
     """
-    if not operator or not operator.strip():
-        raise AnonymousOperator("refusing an anonymous change: give --operator NAME or set CELLWRIGHT_OPERATOR")
+    _require_identity(operator)
     if not reason.strip():
         raise CellwrightError("unload needs --reason TEXT (where the plate went)")
     rows = store.query("SELECT l.run_id, l.site, r.status FROM locations l JOIN runs r ON r.run_id = l.run_id"
@@ -121,8 +126,7 @@ def record_loss_accepted(store: Store, operator: str, reason: str) -> int:
         AnonymousOperator: no identity.
         CellwrightError: no reason, or no lost log to accept.
     """
-    if not operator or not operator.strip():
-        raise AnonymousOperator("refusing an anonymous change: give --operator NAME or set CELLWRIGHT_OPERATOR")
+    _require_identity(operator)
     if not reason.strip():
         raise CellwrightError("accept-loss needs --reason TEXT (what you checked)")
     lost = sessions.lost_redo_log(store.conn, store.redo_path)

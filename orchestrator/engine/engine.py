@@ -21,7 +21,7 @@ from drivers.errors import CellwrightError, InstrumentError, StorageFault
 from drivers.labware import Plate, labware_model
 from orchestrator import logs
 from orchestrator.engine.cell import Cell, SiteBlocked
-from orchestrator.engine.control import RunAborted, RunPaused
+from orchestrator.engine.control import FINAL, RunAborted, RunPaused
 from orchestrator.engine.dispatch import Dispatcher, OperatorDesk, OperatorNeeded, RunFailed
 from orchestrator.engine.executor import RunExecutor
 from orchestrator.engine.history import load_history
@@ -227,7 +227,7 @@ class Engine:
             site = self.cell.sites.get(row["site"])
             if row["run_id"] in self.runs or site is None:  # ours, in an incubator slot, or unloaded
                 continue
-            if row["status"] in ("completed", "failed", "aborted"):
+            if row["status"] in FINAL:
                 why = left_behind(row["plate"], row["run_id"], row["status"], site.name)
             else:
                 why = (f"plate {row['plate']} of unfinished run {row['run_id']} is at {site.name}: continue that run "

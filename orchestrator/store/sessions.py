@@ -35,14 +35,11 @@ def lost_redo_log(conn: sqlite3.Connection, redo_path: str) -> tuple[int, str] |
     Raises:
         sqlite3.Error: the events cannot be read.
     """
-    row = conn.execute("SELECT seq, wall_time, payload FROM events WHERE kind IN (?, ?, ?, ?) ORDER BY seq DESC"
+    row = conn.execute("SELECT seq, wall_time, kind FROM events WHERE kind IN (?, ?, ?, ?) ORDER BY seq DESC"
                        " LIMIT 1", (STARTED, STOPPED, LOSS_ACCEPTED, RECOVERED)).fetchone()
-    if row is None or os.path.exists(redo_path):
+    if row is None or row[2] != STARTED or os.path.exists(redo_path):
         return None
     seq, wall_time = row[0], row[1]
-    kind = conn.execute("SELECT kind FROM events WHERE seq = ?", (seq,)).fetchone()[0]
-    if kind != STARTED:
-        return None
     return seq, (f"the redo log {redo_path} of the engine that started at event seq {seq} ({wall_time}) is missing "
                  f"although that engine never recorded a clean stop: the log was deleted, and with it the events "
                  f"the engine had not committed yet (or the newest events, its engine.stopped among them, were), "

@@ -342,8 +342,7 @@ class Store(StoreReads):
         try:
             log = redo.RedoLog(self.redo_path, sync=self.durability == "full")
         except BlockingIOError:
-            raise StoreError(f"another cellwright engine is running on {self.path}: wait for it to finish "
-                             f"(`cellwright status`), or use another --db") from None
+            raise self.busy_error() from None
         except OSError as exc:
             raise StoreError(f"cannot lock {self.redo_path}: {exc}") from None
         if self._redo_waiting():  # an engine died since this store opened: its events first
@@ -356,6 +355,11 @@ class Store(StoreReads):
                 raise
         self.claimed = log
         self.append(sessions.STARTED, sessions.started_payload(), actor="cellwright")
+
+    def busy_error(self) -> StoreError:
+        """The error for a database another engine holds (see :meth:`claim`)."""
+        return StoreError(f"another cellwright engine is running on {self.path}: wait for it to finish "
+                          f"(`cellwright status`), or use another --db")
 
     def set_durability(self, durability: str) -> None:
         """Switch between ``normal`` and ``full`` (see module doc) before an engine starts."""
